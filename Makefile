@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Each prepares .venv/ itself; nothing relies on what happens to be installed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test lint system-deps
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: venv
+	$(BIN)/hybrid serve
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+system-deps:
+	sh tests/system-deps.sh
+
+test: venv system-deps lint
+	$(BIN)/python -m pytest
