@@ -1,0 +1,21 @@
+"""Run ASGI apps inside Twisted Web, and Twisted resources under ASGI servers.
+
+Everything runs on one event loop: Twisted's asyncio reactor.
+"""
+
+from bridge._aio import ReactorMismatch, install_reactor
+from bridge.errors import ASGIProtocolError, ClientDisconnected, LifespanFailure
+from bridge.resource import ASGIResource
+from bridge.site import IStreamingBodyResource, StreamingRequest, StreamingSite
+
+__all__ = [
+    "ASGIProtocolError",
+    "ASGIResource",
+    "ClientDisconnected",
+    "IStreamingBodyResource",
+    "LifespanFailure",
+    "ReactorMismatch",
+    "StreamingRequest",
+    "StreamingSite",
+    "install_reactor",
+]

@@ -1,0 +1,87 @@
+"""The one place where Twisted meets asyncio.
+
+Every other module in the bridge asks this one for the loop, for tasks and for
+Deferred <-> Future conversions.  ASGI apps must run as real asyncio Tasks on
+the reactor's own loop -- never through ``Deferred.fromCoroutine``, whose
+trampoline cannot await asyncio futures (twisted/twisted#11841) -- so that
+anyio and asyncio primitives work inside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+
+T = TypeVar("T")
+
+_FIX = (
+    "Call bridge.install_reactor() before anything imports twisted.internet.reactor "
+    "(for twistd, pass --reactor=asyncio)."
+)
+
+
+class ReactorMismatch(RuntimeError):
+    """The installed reactor is not Twisted's asyncio reactor."""
+
+
+def install_reactor(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Install Twisted's asyncio reactor, on ``loop`` or on a fresh loop.
+
+    Idempotent when the asyncio reactor is already installed.  Raises
+    ``ReactorMismatch`` when another reactor got there first, because nothing
+    can be done about that after the fact.
+    """
+    if "twisted.internet.reactor" in sys.modules:
+        reactor_loop()
+        return
+    from twisted.internet import asyncioreactor
+
+    if loop is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = asyncio.new_event_loop()
+    # AsyncioSelectorReactor.install(loop) does not make the loop current; code
+    # that calls asyncio.get_event_loop() before the loop runs needs it.
+    asyncio.set_event_loop(loop)
+    asyncioreactor.install(loop)
+
+
+def reactor_loop() -> asyncio.AbstractEventLoop:
+    """Return the asyncio loop the installed reactor runs on.
+
+    Raises ``ReactorMismatch`` with instructions if the reactor is not the
+    asyncio reactor, so misconfiguration fails at construction time instead
+    of at the first request.
+    """
+    from twisted.internet import reactor
+
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        raise ReactorMismatch(
+            f"The installed reactor is {type(reactor).__module__}.{type(reactor).__name__}, "
+            f"but the bridge needs Twisted's AsyncioSelectorReactor. {_FIX}"
+        )
+    return loop
+
+
+def spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Run ``coro`` as a Task on the reactor's loop.  Called on the reactor."""
+    return reactor_loop().create_task(coro)
+
+
+def as_deferred(future: asyncio.Future[T]) -> Deferred[T]:
+    """Wrap a Future or Task for Twisted; cancelling the Deferred cancels it."""
+    return Deferred.fromFuture(future)
+
+
+def as_future(deferred: Deferred[T]) -> asyncio.Future[T]:
+    """Let asyncio code await a Deferred on the reactor's loop."""
+    return deferred.asFuture(reactor_loop())
+
+
+__all__ = ["ReactorMismatch", "as_deferred", "as_future", "install_reactor", "reactor_loop", "spawn"]

@@ -1,0 +1,76 @@
+"""Twisted's asyncio reactor as a guest on an ASGI server's running loop.
+
+Under the reverse adapter the ASGI server owns the loop, so the reactor is started with
+``startRunning()`` instead of ``run()`` (``run()`` calls ``run_forever()`` on a loop that is
+already running: twisted/twisted#12006).  It must also never stop that loop: the reactor's own
+"during shutdown" trigger, ``crash()``, calls ``loop.stop()``, and the server then dies with
+"Event loop stopped before Future completed".  Starting the reactor here swaps that trigger for
+one that only resets the reactor's state, so a shutdown -- ours, or a ``reactor.stop()`` left in
+legacy code -- runs every other trigger (thread pool, sockets, services) and leaves the loop alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, cast
+
+from twisted.internet.base import ReactorBase
+from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+from bridge._aio import ReactorMismatch, install_reactor, reactor_loop
+
+
+def start_reactor() -> bool:
+    """Start the global reactor on the running loop; return whether this call started it.
+
+    Installs Twisted's asyncio reactor for the running loop if no reactor is installed yet, and
+    then also sends Twisted's log events to the standard library's ``logging`` (nobody else in
+    a plain ASGI server process would, and tracebacks of failing resources would be lost).
+    Raises ``ReactorMismatch`` when a reactor is installed that cannot run on this loop.
+    """
+    loop = asyncio.get_running_loop()
+    first_install = "twisted.internet.reactor" not in sys.modules
+    install_reactor(loop)
+    if reactor_loop() is not loop:
+        raise ReactorMismatch(
+            "Twisted's asyncio reactor was installed on another event loop than the ASGI "
+            "server's (something imported twisted.internet.reactor before the server started "
+            "its loop). Pass TwistedResourceApp a callable that builds the resource tree, so "
+            "that modules importing the reactor are imported only once the server runs."
+        )
+    if first_install:
+        globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    reactor = _reactor()
+    if reactor.running:
+        return False
+    _keep_loop_running(reactor)
+    reactor.startRunning(installSignalHandlers=False)
+    return True
+
+
+async def shutdown_reactor() -> None:
+    """Fire the reactor's shutdown triggers and wait until they have all run.
+
+    ``fireSystemEvent`` rather than ``reactor.stop()``: the host server is the one stopping,
+    and "before" triggers that return Deferreds (stopping services) are waited for.
+    """
+    reactor = _reactor()
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    reactor.addSystemEventTrigger("after", "shutdown", done.set_result, None)
+    reactor.fireSystemEvent("shutdown")
+    await done
+
+
+def _keep_loop_running(reactor: ReactorBase) -> None:
+    # The trigger handle is (phase, callable, args, kwargs), as addSystemEventTrigger built it
+    # for ReactorBase.__init__; ReactorBase.crash is crash() minus loop.stop().
+    crash_trigger: Any = ("shutdown", ("during", reactor.crash, (), {}))
+    reactor.removeSystemEventTrigger(crash_trigger)
+    reactor.addSystemEventTrigger("during", "shutdown", ReactorBase.crash, reactor)
+
+
+def _reactor() -> ReactorBase:
+    from twisted.internet import reactor
+
+    return cast(ReactorBase, reactor)

@@ -1,0 +1,131 @@
+"""``ASGIResource``: any ASGI 3 app as a leaf of a Twisted resource tree.
+
+Modelled on ``twisted.web.wsgi.WSGIResource``: a leaf whose ``render``
+returns ``NOT_DONE_YET``, whose ``root_path`` comes from where it is mounted
+(``request.prepath``, as WSGIResource derives SCRIPT_NAME), and which refuses
+children.  Unlike WSGIResource there are no threads: the app runs as an
+asyncio Task on the reactor's own loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
+from twisted.web.server import NOT_DONE_YET
+from zope.interface import implementer
+
+from bridge._aio import reactor_loop
+from bridge._http_responder import HTTPResponder
+from bridge._proxy import Network, apply_proxy_headers, parse_networks
+from bridge._request_facts import request_facts
+from bridge._scope import build_http_scope
+from bridge.site import IStreamingBodyResource
+from bridge.types import ASGIApp, Receive, Scope, Send
+
+_log = Logger(namespace="bridge.resource")
+
+
+def as_asgi3(app: Any) -> ASGIApp:
+    """Accept legacy two-callable ASGI 2 apps as well (asgi.rst, Legacy Applications)."""
+    call = getattr(app, "__call__", None)  # noqa: B004 -- we need the bound method, not callable()
+    if inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(call):
+        return app  # type: ignore[no-any-return]
+
+    async def asgi3(scope: Scope, receive: Receive, send: Send) -> None:
+        instance = app(scope)
+        await instance(receive, send)
+
+    return asgi3
+
+
+@implementer(IResource, IStreamingBodyResource)
+class ASGIResource:
+    """Serve an ASGI application from inside a Twisted ``Site``.
+
+    :param app: an ASGI 3 (or legacy ASGI 2) application.
+    :param state: the lifespan state namespace; each scope gets a shallow copy.
+        Pass ``LifespanService(app).state`` to share what startup stored.
+    :param max_body_size: request bodies larger than this get 413 without
+        being read; ``None`` means unlimited.
+    :param disconnect_grace: seconds an app may keep running after its client
+        disconnected before its task is cancelled.
+    :param trusted_proxies: addresses or networks (``"10.0.0.0/8"``, ``"*"``)
+        whose ``Forwarded``/``X-Forwarded-*`` headers are believed.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        state: Mapping[str, Any] | None = None,
+        max_body_size: int | None = None,
+        disconnect_grace: float = 3.0,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
+        self.loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
+        self.app = as_asgi3(app)
+        self.state: Mapping[str, Any] = state if state is not None else {}
+        self.max_body_size = max_body_size
+        self.disconnect_grace = disconnect_grace
+        self.trusted_proxies: tuple[Network, ...] = parse_networks(trusted_proxies)
+        self._in_flight: set[HTTPResponder] = set()
+        self._idle_waiters: list[Deferred[None]] = []
+        #: Requests whose client left before the response completed.
+        self.abandoned = 0
+
+    # -- IResource ------------------------------------------------------------
+
+    def render(self, request: IRequest) -> bytes | int:
+        facts = request_facts(request, {"http.response.pathsend": {}})
+        scope = build_http_scope(facts, self.state)
+        if self.trusted_proxies:
+            view = apply_proxy_headers(
+                scope["headers"], scope["client"], scope["scheme"], scope["server"], self.trusted_proxies
+            )
+            scope["client"], scope["scheme"], scope["server"] = view.client, view.scheme, view.server
+        responder = HTTPResponder(self, request, scope)  # type: ignore[arg-type]
+        self._in_flight.add(responder)
+        responder.start(self.app)
+        return NOT_DONE_YET
+
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
+        raise RuntimeError("ASGIResource is a leaf: the ASGI app does its own routing")
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        raise RuntimeError("ASGIResource is a leaf: mount other resources beside it, not under it")
+
+    # -- bookkeeping ----------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests whose app call has not finished yet."""
+        return len(self._in_flight)
+
+    def count_abandoned(self) -> None:
+        self.abandoned += 1
+
+    def request_done(self, responder: HTTPResponder) -> None:
+        self._in_flight.discard(responder)
+        if not self._in_flight:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def wait_idle(self) -> Deferred[None]:
+        """A Deferred that fires once no app call is running (for draining)."""
+        if not self._in_flight:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._idle_waiters.append(d)
+        return d
+
+
+__all__ = ["ASGIResource", "as_asgi3"]
