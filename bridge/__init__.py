@@ -6,6 +6,7 @@ Everything runs on one event loop: Twisted's asyncio reactor.
 from bridge._aio import ReactorMismatch, install_reactor
 from bridge.errors import ASGIProtocolError, ClientDisconnected, LifespanFailure
 from bridge.resource import ASGIResource
+from bridge.service import LifespanService
 from bridge.site import IStreamingBodyResource, StreamingRequest, StreamingSite
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ClientDisconnected",
     "IStreamingBodyResource",
     "LifespanFailure",
+    "LifespanService",
     "ReactorMismatch",
     "StreamingRequest",
     "StreamingSite",
