@@ -62,7 +62,7 @@ class StreamingRequest(server.Request):
         if path == b"*":
             return
         self.method, self.uri, self.clientproto, self.path = command, uri, version, path
-        self.args = parse_qs(query, keep_blank_values=True) if query else {}
+        self.args = parse_qs(query, keep_blank_values=True) if query else {}  # type: ignore[assignment]
         self.site = self.channel.site  # type: ignore[attr-defined]
         self.prepath = []
         self.postpath = [unquote_to_bytes(s) for s in path[1:].split(b"/")]
@@ -75,7 +75,7 @@ class StreamingRequest(server.Request):
         if IStreamingBodyResource.providedBy(self._routed):
             if self.content is not None:
                 self.content.close()
-            self.content = self._bodyPipe = BodyPipe()
+            self.content = self._bodyPipe = BodyPipe()  # type: ignore[assignment]
             self._renderRouted()
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
