@@ -1,0 +1,82 @@
+"""The ``hybrid`` command line.
+
+Each subcommand is a ``Command``: a name, a help line, a function declaring its options and a
+function running it. Adding one is one more entry in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.options import ServeOptions, add_serve_arguments
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``hybrid`` subcommand."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # The reactor must be installed before anything imports twisted.internet.reactor,
+    # including the modules named by --mount.
+    from bridge import install_reactor
+
+    install_reactor()
+    from app.serve import run
+
+    return run(ServeOptions.from_namespace(args))
+
+
+def _add_install_plugin_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        help="the twisted/plugins directory to write to (default: the one of the Twisted this Python imports)",
+    )
+
+
+def _install_plugin(args: argparse.Namespace) -> int:
+    from app.twistd_plugin import install_dropin
+
+    print(f"installed {install_dropin(args.dir)}")
+    return 0
+
+
+COMMANDS = (
+    Command(
+        "serve",
+        "serve the hybrid site (or any ASGI app or Twisted resource) on Twisted's asyncio reactor",
+        add_serve_arguments,
+        _serve,
+    ),
+    Command(
+        "install-plugin",
+        "make `twistd hybrid` available (write a small plugin module into twisted/plugins)",
+        _add_install_plugin_arguments,
+        _install_plugin,
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hybrid", description="Twisted and asyncio on one event loop.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)

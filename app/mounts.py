@@ -1,0 +1,118 @@
+# -*- test-case-name: tests.app.test_cli -*-
+"""``--mount PREFIX=module:attr``: parse the spec, import the object, tell what kind it is.
+
+An object is mounted according to its type: a Twisted ``IResource`` goes into the tree as is,
+an ASGI 3 application (an ``async`` callable taking ``scope, receive, send``) through
+``bridge.ASGIResource``. Anything else is refused at startup with a message naming the object,
+never at the first request. ``Kind`` and ``detect`` are the place to teach it another kind.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.web.resource import IResource
+
+
+class MountError(Exception):
+    """A ``--mount`` that cannot be served; the message says which one and why."""
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A parsed ``PREFIX=module:attr``."""
+
+    prefix: str
+    module: str
+    attr: str
+
+    @classmethod
+    def parse(cls, text: str) -> MountSpec:
+        """Parse ``PREFIX=module:attr``; raises ``ValueError`` naming what is wrong."""
+        prefix, equals, target = text.partition("=")
+        module, colon, attr = target.partition(":")
+        if not equals or not colon or not module or not attr:
+            raise ValueError(f"{text!r} is not PREFIX=module:attr")
+        if not prefix.startswith("/") or "//" in prefix:
+            raise ValueError(f"prefix {prefix!r} must be a path starting with /, like /app")
+        return cls(prefix, module, attr)
+
+    @property
+    def segments(self) -> list[bytes]:
+        """The prefix as resource-tree path segments; empty for ``/`` (the root)."""
+        return [s.encode() for s in self.prefix.strip("/").split("/") if s]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}={self.module}:{self.attr}"
+
+
+class Kind(enum.Enum):
+    """What a mounted object is, which decides how it is served."""
+
+    RESOURCE = "Twisted IResource"
+    ASGI = "ASGI 3 application"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A mount whose object was imported and recognised."""
+
+    spec: MountSpec
+    kind: Kind
+    target: Any
+
+
+def load(spec: MountSpec) -> Mount:
+    """Import the object a spec names and detect its kind; raises ``MountError``."""
+    try:
+        target: Any = importlib.import_module(spec.module)
+    except Exception as e:
+        raise MountError(f"--mount {spec}: cannot import {spec.module!r}: {e}") from e
+    for name in spec.attr.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            raise MountError(f"--mount {spec}: {spec.module!r} has no {spec.attr!r}") from None
+    kind = detect(target)
+    if kind is None:
+        raise MountError(
+            f"--mount {spec}: {spec.module}:{spec.attr} is {_describe(target)}, which is neither "
+            "a Twisted IResource nor an ASGI 3 application (an async callable taking scope, "
+            "receive, send)"
+        )
+    return Mount(spec, kind, target)
+
+
+def detect(target: object) -> Kind | None:
+    """The kind of a mountable object, or None when it is none of them."""
+    if IResource.providedBy(target):
+        return Kind.RESOURCE
+    if _is_asgi3(target):
+        return Kind.ASGI
+    return None
+
+
+def _is_asgi3(target: object) -> bool:
+    if inspect.isclass(target) or not callable(target):
+        return False
+    call = target if inspect.isroutine(target) else type(target).__call__
+    if not inspect.iscoroutinefunction(inspect.unwrap(call)):
+        return False
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) == 3
+
+
+def _describe(target: object) -> str:
+    if inspect.isclass(target):
+        return f"the class {target.__module__}.{target.__qualname__} (mount an instance?)"
+    return f"an object of type {type(target).__module__}.{type(target).__qualname__}"

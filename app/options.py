@@ -1,0 +1,74 @@
+"""The options of ``hybrid serve``, shared by the command line and the twistd plugin.
+
+Adding an option is two edits here: an ``add_argument`` call in ``add_serve_arguments`` and a
+field of the same name in ``ServeOptions``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+
+from app.mounts import MountSpec
+from app.tutorial import DEFAULT_DELAY, DelayError, parse_delay
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What to serve and where."""
+
+    listen: list[str]
+    delay: float
+    mount: list[MountSpec]
+
+    @classmethod
+    def from_namespace(cls, namespace: argparse.Namespace) -> ServeOptions:
+        values = {f.name: getattr(namespace, f.name) for f in fields(cls)}
+        values["listen"] = values["listen"] or [DEFAULT_LISTEN]
+        return cls(**values)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``serve`` options on ``parser``."""
+    parser.add_argument(
+        "--listen",
+        action="append",
+        metavar="ENDPOINT",
+        help=(
+            "a Twisted server endpoint string to listen on; repeatable "
+            f"(default {DEFAULT_LISTEN}; also e.g. ssl:8443:privateKey=key.pem:certKey=cert.pem, "
+            "unix:/run/hybrid.sock; port 0 picks a free port, logged at startup)"
+        ),
+    )
+    parser.add_argument(
+        "--delay",
+        type=_delay,
+        default=DEFAULT_DELAY,
+        metavar="SECONDS",
+        help=f"default delay of the tutorial endpoints (default {DEFAULT_DELAY:g}; a request's ?delay= overrides it)",
+    )
+    parser.add_argument(
+        "--mount",
+        action="append",
+        type=_mount,
+        default=[],
+        metavar="PREFIX=MODULE:ATTR",
+        help="serve an ASGI 3 app or a Twisted IResource at PREFIX; repeatable; "
+        "PREFIX / replaces the whole site (like `daphne module:app`)",
+    )
+
+
+def _delay(text: str) -> float:
+    try:
+        return parse_delay([text], DEFAULT_DELAY)
+    except DelayError as e:
+        raise argparse.ArgumentTypeError(str(e).strip()) from None
+
+
+def _mount(text: str) -> MountSpec:
+    try:
+        return MountSpec.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

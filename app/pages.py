@@ -1,0 +1,85 @@
+# -*- test-case-name: tests.app.test_site -*-
+"""The site's own pages: the index, ``/stats`` and ``/healthz`` (native resources)."""
+
+from __future__ import annotations
+
+import json
+
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from app.stats import Stats
+from app.tutorial import DEFAULT_DELAY, HTML, MAX_DELAY, TEXT
+
+_INDEX = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>hybrid: Twisted and asyncio on one loop</title>
+</head>
+<body>
+<h1>One process, one event loop, two concurrency models</h1>
+<p>Both sides serve the Twisted Web tutorial's delayed response: the request waits
+<code>delay</code> seconds (default {DEFAULT_DELAY:g}; add <code>?delay=0.5</code>, at most
+{MAX_DELAY:g}), then gets <em>Sorry to keep you waiting.</em> While one request waits, the others
+are served: nothing blocks the loop. A client that leaves early cancels the pending work.</p>
+<table>
+<tr><th></th><th>Twisted (callbacks)</th><th>asyncio (coroutines)</th></tr>
+<tr><th>How</th>
+<td>a <code>Resource</code> returns <code>NOT_DONE_YET</code>; <code>reactor.callLater</code>
+writes and finishes the request</td>
+<td>a Starlette endpoint does <code>await anyio.sleep(delay)</code>, served through
+<code>bridge.ASGIResource</code></td></tr>
+<tr><th>Delayed</th>
+<td><a href="twisted/delayed?delay=1">twisted/delayed?delay=1</a></td>
+<td><a href="asgi/delayed?delay=1">asgi/delayed?delay=1</a></td></tr>
+<tr><th>Streaming</th>
+<td><a href="twisted/stream?delay=3">twisted/stream?delay=3</a></td>
+<td><a href="asgi/stream?delay=3">asgi/stream?delay=3</a></td></tr>
+<tr><th>Across the boundary</th>
+<td><a href="twisted/await-asyncio?delay=1">twisted/await-asyncio?delay=1</a>
+awaits an asyncio coroutine</td>
+<td><a href="asgi/await-twisted?delay=1">asgi/await-twisted?delay=1</a>
+awaits a Twisted Deferred</td></tr>
+</table>
+<p><a href="stats">stats</a>: requests in flight, peak in flight, completed, abandoned and
+latency per side. <a href="healthz">healthz</a>: liveness.</p>
+</body>
+</html>
+"""
+
+
+class IndexResource(Resource):
+    """``/``: what the two sides are, with a link to every endpoint."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", HTML.encode())
+        return _INDEX.encode()
+
+
+class StatsResource(Resource):
+    """``/stats``: every side's counters as one JSON object."""
+
+    isLeaf = True
+
+    def __init__(self, stats: Stats) -> None:
+        super().__init__()
+        self._stats = stats
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(self._stats.snapshot()).encode()
+
+
+class HealthResource(Resource):
+    """``/healthz``: answers ``ok`` while the loop is serving requests."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", TEXT.encode())
+        return b"ok"

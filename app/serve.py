@@ -1,0 +1,222 @@
+# -*- test-case-name: tests.app.test_cli -*-
+"""``hybrid serve``: the service tree behind the command line and the twistd plugin.
+
+::
+
+    LifespanService(site's Starlette app)        lifespan startup before anything listens
+      LifespanService(each mounted ASGI app)     nested, so every app has started up
+        Listeners(--listen endpoints)            one StreamingSite on every endpoint
+
+``make_service`` builds it for any reactor; ``run`` is the process around it for the command
+line: logging to stdout, the reactor's run, the exit status. Callers install the asyncio reactor
+(``bridge.install_reactor``) first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.defer import Deferred, DeferredList, FirstError, gatherResults, maybeDeferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
+from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.python.failure import Failure
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request
+
+from app.mounts import Kind, Mount, MountError, load
+from app.options import ServeOptions
+from app.site import build_site
+from bridge import ASGIResource, LifespanService, StreamingSite
+
+_log = Logger(namespace="hybrid")
+
+
+class ConfigError(Exception):
+    """The options cannot be served; the message is meant for the person who typed them."""
+
+
+class Listeners(Service):
+    """Listens on every endpoint when started, with one log line naming the reactor and addresses.
+
+    If any endpoint fails to listen, the failure is logged and ``on_failure`` is called (the
+    command line stops the reactor and exits non-zero).
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorCore,
+        endpoints: Sequence[tuple[str, IStreamServerEndpoint]],
+        site: StreamingSite,
+        on_failure: Callable[[], None],
+    ) -> None:
+        self._reactor = reactor
+        self._endpoints = endpoints
+        self._site = site
+        self._on_failure = on_failure
+        self._ports: list[IListeningPort] = []
+
+    def startService(self) -> None:
+        super().startService()
+        listening = [endpoint.listen(self._site) for _, endpoint in self._endpoints]
+        gatherResults(listening, consumeErrors=True).addCallbacks(self._listening, self._failed)
+
+    def _listening(self, ports: list[IListeningPort]) -> None:
+        self._ports = ports
+        addresses = [_address(description, port) for (description, _), port in zip(self._endpoints, ports, strict=True)]
+        reactor = type(self._reactor)
+        _log.info(
+            "hybrid serving on {addresses} with {reactor}",
+            addresses=" ".join(addresses),
+            reactor=f"{reactor.__module__}.{reactor.__qualname__}",
+        )
+
+    def _failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, FirstError):
+            failure = failure.value.subFailure
+        _log.critical("Not serving: cannot listen: {reason}", reason=failure.getErrorMessage())
+        self._on_failure()
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        ports, self._ports = self._ports, []
+        return DeferredList([maybeDeferred(port.stopListening) for port in ports])
+
+
+def _address(description: str, port: IListeningPort) -> str:
+    """A listening address as a person would type it: a URL, or ``unix:PATH``."""
+    host = port.getHost()
+    if isinstance(host, UNIXAddress):
+        return f"unix:{os.fsdecode(host.name or b'')}"
+    if not isinstance(host, IPv4Address | IPv6Address):
+        return str(host)
+    scheme = "https" if description.partition(":")[0] in ("ssl", "tls") else "http"
+    name = f"[{host.host}]" if ":" in host.host else host.host
+    return f"{scheme}://{name}:{host.port}"
+
+
+def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], None]) -> IService:
+    """The whole server as one service; raises ``ConfigError`` for options it cannot serve.
+
+    ``on_failure`` is called when serving cannot start (an endpoint that cannot listen); a
+    lifespan startup failure stops the reactor itself (see ``bridge.LifespanService``).
+    """
+    endpoints = [(description, _endpoint(reactor, description)) for description in options.listen]
+    prefixes = [spec.segments for spec in options.mount]
+    for spec in options.mount:
+        if prefixes.count(spec.segments) > 1:
+            raise ConfigError(f"--mount: {spec.prefix} is mounted more than once")
+    try:
+        mounts = [load(spec) for spec in options.mount]
+    except MountError as e:
+        raise ConfigError(str(e)) from None
+    lifespans: list[LifespanService] = []
+
+    def serve_asgi(app: Any) -> ASGIResource:
+        lifespan = LifespanService(app)
+        lifespans.append(lifespan)
+        resource = ASGIResource(app, state=lifespan.state)
+        lifespan.add_drain(resource.wait_idle)
+        return resource
+
+    def serve(mount: Mount) -> IResource:
+        return serve_asgi(mount.target) if mount.kind is Kind.ASGI else mount.target
+
+    root_mounts = [m for m in mounts if not m.spec.segments]
+    if root_mounts:
+        root = _as_root(serve(root_mounts[-1]))
+    else:
+        site = build_site(reactor, options.delay)
+        root = site.root(serve_asgi(site.asgi_app))
+    for mount in mounts:
+        if mount.spec.segments:
+            _put(root, mount, serve(mount))
+
+    top: MultiService = MultiService()
+    parent = top
+    for lifespan in lifespans:
+        lifespan.setServiceParent(parent)
+        parent = lifespan
+    Listeners(reactor, endpoints, StreamingSite(root), on_failure).setServiceParent(parent)
+    return top
+
+
+def _endpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
+    try:
+        endpoint: IStreamServerEndpoint = serverFromString(reactor, description)
+    except Exception as e:
+        raise ConfigError(f"--listen {description}: {e}") from None
+    return endpoint
+
+
+class _AppAtRoot(Resource):
+    """A root whose unknown children are all served by one leaf (an ASGI app at ``/``).
+
+    The app must see the full path: Twisted has already moved the first segment to
+    ``prepath`` when it asks for a child, so it is put back.
+    """
+
+    def __init__(self, leaf: IResource) -> None:
+        super().__init__()
+        self._leaf = leaf
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        assert request.prepath is not None and request.postpath is not None  # set while traversing
+        request.postpath.insert(0, request.prepath.pop())
+        return self._leaf
+
+
+def _as_root(resource: IResource) -> Resource:
+    if isinstance(resource, Resource) and not resource.isLeaf:
+        return resource
+    return _AppAtRoot(resource)
+
+
+def _put(root: Resource, mount: Mount, resource: IResource) -> None:
+    """Put ``resource`` at the mount's prefix, creating intermediate resources as needed."""
+    *parents, name = mount.spec.segments
+    node = root
+    for segment in parents:
+        child = node.children.get(segment)
+        if child is None:
+            child = Resource()
+            node.putChild(segment, child)
+        if not isinstance(child, Resource) or child.isLeaf:
+            raise ConfigError(
+                f"--mount {mount.spec}: {segment.decode()!r} is served by a leaf resource, which cannot have children"
+            )
+        node = child
+    node.putChild(name, resource)
+
+
+def run(options: ServeOptions) -> int:
+    """Serve until SIGINT or SIGTERM; the exit status is non-zero if serving could not start."""
+    from twisted.internet import reactor
+
+    failed: list[str] = []
+
+    def stop_failed() -> None:
+        failed.append("listen")
+        reactor.stop()
+
+    try:
+        service = make_service(options, reactor, stop_failed)
+    except ConfigError as e:
+        print(f"hybrid serve: error: {e}", file=sys.stderr)
+        return 2
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    reactor.callWhenRunning(service.startService)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    lifespan_failed = any(isinstance(s, LifespanService) and s.failure is not None for s in _walk(service))
+    return 1 if failed or lifespan_failed else 0
+
+
+def _walk(service: IService) -> list[IService]:
+    children = list(service) if isinstance(service, MultiService) else []
+    return [service, *(s for child in children for s in _walk(child))]
