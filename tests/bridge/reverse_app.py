@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,15 @@ async def app_without_lifespan(scope: dict[str, Any], receive: Any, send: Any) -
     """``app`` as a server without lifespan support would run it."""
     if scope["type"] != "lifespan":
         await app(scope, receive, send)
+
+
+async def app_on_another_reactor(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``app`` in a process where Twisted's default (epoll) reactor got installed first."""
+    if "twisted.internet.reactor" not in sys.modules:
+        from twisted.internet import epollreactor
+
+        epollreactor.install()
+    await app(scope, receive, send)
 
 
 legacy = TwistedResourceApp(build_root)

@@ -215,10 +215,19 @@ class SendFileResource(Resource):
         return NOT_DONE_YET
 
 
+class BrokenResource(Resource):
+    """Raises while rendering: Twisted answers 500 and logs the traceback."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        raise RuntimeError("legacy resource failed on purpose")
+
+
 def build_root() -> Resource:
     """The tree: ``/tutorial``, ``/stats``, ``/body``, ``/info``, ``/session``, ``/files/``
     (a ``static.File`` of ``$REVERSE_FILES``), ``/moved`` (a ``util.Redirect``),
-    ``/generated`` and ``/sendfile``."""
+    ``/generated``, ``/sendfile`` and ``/broken``."""
     counters = Counters()
     root = Resource()
     root.putChild(b"tutorial", DelayedResource(counters))
@@ -230,4 +239,5 @@ def build_root() -> Resource:
     root.putChild(b"moved", util.Redirect(b"files/"))
     root.putChild(b"generated", GeneratedResource())
     root.putChild(b"sendfile", SendFileResource())
+    root.putChild(b"broken", BrokenResource())
     return root

@@ -56,6 +56,13 @@ def wait_for_stats(server: Server, **expected: int) -> dict[str, Any]:
         time.sleep(0.02)
 
 
+def wait_for_log(server: Server, text: str) -> None:
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while text not in server.output():
+        assert time.monotonic() < deadline, f"{text!r} never logged:\n{server.output()}"
+        time.sleep(0.02)
+
+
 def test_fifty_concurrent_delayed_requests_are_all_in_flight_at_once(server: Server) -> None:
     """The tutorial's claim: a pending NOT_DONE_YET request does not hold up the others."""
     limits = httpx.Limits(max_connections=50)
@@ -105,6 +112,24 @@ def test_request_attributes_come_from_the_scope(server: Server) -> None:
 
 def test_reactor_runs_on_the_servers_loop_without_a_thread(server: Server) -> None:
     assert httpx.get(server.url + "/loop").text == "same loop: True, threads: 1"
+
+
+def test_http2_request(server: Server) -> None:
+    """Over h2 the version is ``HTTP/2`` (as Twisted's H2Stream says) and nothing is chunked."""
+    with httpx.Client(http1=False, http2=True) as client:
+        info = client.get(server.url + "/info")
+        delayed = client.get(server.url + "/tutorial?delay=0")
+    assert (info.http_version, info.json()["clientproto"]) == ("HTTP/2", "HTTP/2")
+    assert (delayed.status_code, delayed.content) == (200, BODY)
+    assert "transfer-encoding" not in delayed.headers
+
+
+def test_failing_resource_gets_twisteds_500_and_the_traceback_is_logged(server: Server) -> None:
+    response = httpx.get(server.url + "/broken")
+    assert response.status_code == 500
+    assert "legacy resource failed on purpose" not in response.text
+    wait_for_log(server, "RuntimeError: legacy resource failed on purpose")
+    assert httpx.get(server.url + "/loop").status_code == 200
 
 
 def test_static_file_directory_listing_and_redirect(server: Server) -> None:
@@ -210,3 +235,11 @@ def test_without_lifespan_the_reactor_starts_on_the_first_request_with_a_warning
         assert httpx.get(running.url + "/loop").text == "same loop: True, threads: 1"
     log = running.output()
     assert log.count("TwistedResourceApp got a request before ASGI lifespan startup") == 1
+
+
+def test_another_reactor_fails_lifespan_startup_with_instructions(tmp_path: Path, files: Path) -> None:
+    env = {"REVERSE_FILES": str(files)}
+    exited_early = pytest.raises(AssertionError, match="server exited early")
+    with exited_early as failure, hypercorn("app_on_another_reactor", tmp_path, env=env):
+        pass
+    assert "needs Twisted's AsyncioSelectorReactor" in str(failure.value)
