@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -81,13 +81,14 @@ class AbortConnection:
 Action = StartResponse | WriteBody | SendFile | FinishResponse | AbortConnection
 
 
-def error_response(status: int = 500) -> list[Action]:
+def error_response(status: int = 500, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> list[Action]:
     """A short, generic error response; details belong in the log only."""
     body = f"{HTTPStatus(status).phrase}\n".encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
         (b"content-length", b"%d" % len(body)),
         (b"connection", b"close"),
+        *extra_headers,
     ]
     return [StartResponse(status, headers, close=True), WriteBody(body), FinishResponse(close=True)]
 
@@ -316,12 +317,12 @@ class HTTPCycle:
             return self.app_failed("app returned before completing the response body")
         return self.app_failed("app returned without sending a response")
 
-    def reject(self, status: int) -> list[Action]:
-        """Answer ``status`` (e.g. 413) if nothing was sent yet, else abort."""
+    def reject(self, status: int, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> list[Action]:
+        """Answer ``status`` (413, 503, 504) if nothing was sent yet, else abort."""
         if self.state in (ResponseState.AWAITING_START, ResponseState.HEADERS_HELD):
             self.state = ResponseState.DONE
             self._held = None
-            return error_response(status)
+            return error_response(status, extra_headers)
         if self.state is ResponseState.STREAMING:
             self.state = ResponseState.DONE
             return [AbortConnection(f"request rejected with {status} after the response started")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IPushProducer
@@ -71,6 +72,7 @@ class HTTPResponder:
         self._body_pipe: BodyPipe | None = None
         self._upload_done = False
         self._grace_timer: asyncio.TimerHandle | None = None
+        self._response_timer: asyncio.TimerHandle | None = None
         #: The response is complete or abandoned: write nothing more.
         self._finished = False
         #: The connection itself is gone (not just "the app was told so").
@@ -91,13 +93,22 @@ class HTTPResponder:
             self._upload_done = True
         limit = self._resource.max_body_size
         if limit is not None and _declared_length(request) > limit:
-            self._reject(413, f"declared body exceeds the {limit}-byte limit")
+            self.refuse(413, f"declared body exceeds the {limit}-byte limit")
             return
         request.notifyFinish().addCallbacks(self._finished_ok, self._connection_lost)
         request.registerProducer(self, True)
         self._producer_registered = True
         self.task = asyncio.ensure_future(app(self.scope, self.receive, self.send), loop=self._loop)
         self.task.add_done_callback(self._app_done)
+        timeout = self._resource.response_timeout
+        if timeout is not None:
+            self._response_timer = self._loop.call_later(timeout, self._response_timed_out)
+
+    def refuse(self, status: int, reason: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        """Answer ``status`` without running the app (413 by declared length, 503)."""
+        # Twisted would send "100 Continue" for a body we are about to refuse.
+        self._request.requestHeaders.removeHeader(b"expect")
+        self._reject(status, reason, headers)
 
     # -- body from the client (BodyConsumer) ----------------------------------
 
@@ -200,6 +211,7 @@ class HTTPResponder:
             self._abort()
 
     def _start_response(self, action: StartResponse) -> None:
+        self._cancel_response_timer()
         request = self._request
         request.setResponseCode(action.status)
         # Twisted would add "Content-Type: text/html" to an app response
@@ -265,17 +277,27 @@ class HTTPResponder:
         else:
             channel.abortConnection()
 
-    def _reject(self, status: int, reason: str) -> None:
-        """Refuse the request body (413): answer if we still can, then hang up."""
-        _log.info("Rejecting {uri} with {status}: {reason}", uri=self._uri, status=status, reason=reason)
+    def _reject(self, status: int, reason: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+        """Answer ``status`` if we still can, else abort; the app sees a disconnect."""
+        _log.info("Answering {uri} with {status}: {reason}", uri=self._uri, status=status, reason=reason)
         if self._body_pipe is not None:
             self._body_pipe.detach()
-        # Never write from inside Twisted's header parser: do it on the next turn.
-        actions = self.cycle.reject(status)
+        actions = self.cycle.reject(status, headers)
         self.cycle.client_disconnected()
         self._wake_receiver()
+        # Never write from inside Twisted's header parser: do it on the next turn.
         self._loop.call_soon(self._apply_all, actions)
-        self._schedule_cancel()
+        if self.task is None:
+            self._resource.request_done(self)
+        elif status == 504:
+            self.task.cancel()
+        else:
+            self._schedule_cancel()
+
+    def _response_timed_out(self) -> None:
+        self._response_timer = None
+        timeout = self._resource.response_timeout
+        self._reject(504, f"the app did not start a response within {timeout:g} s")
 
     def _apply_all(self, actions: list[Action]) -> None:
         for action in actions:
@@ -326,7 +348,13 @@ class HTTPResponder:
             return
         self._grace_timer = self._loop.call_later(self._resource.disconnect_grace, task.cancel)
 
+    def _cancel_response_timer(self) -> None:
+        if self._response_timer is not None:
+            self._response_timer.cancel()
+            self._response_timer = None
+
     def _app_done(self, task: asyncio.Task[None]) -> None:
+        self._cancel_response_timer()
         if self._grace_timer is not None:
             self._grace_timer.cancel()
             self._grace_timer = None

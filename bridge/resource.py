@@ -57,6 +57,10 @@ class ASGIResource:
         disconnected before its task is cancelled.
     :param trusted_proxies: addresses or networks (``"10.0.0.0/8"``, ``"*"``)
         whose ``Forwarded``/``X-Forwarded-*`` headers are believed.
+    :param max_in_flight: more concurrent app calls than this get 503 with
+        ``Retry-After`` instead of queueing without bound; ``None``: no limit.
+    :param response_timeout: an app that has not started its response after
+        this many seconds is cancelled and the client gets 504; ``None``: wait.
     """
 
     isLeaf = True
@@ -69,6 +73,8 @@ class ASGIResource:
         max_body_size: int | None = None,
         disconnect_grace: float = 3.0,
         trusted_proxies: Sequence[str] = (),
+        max_in_flight: int | None = None,
+        response_timeout: float | None = None,
     ) -> None:
         self.loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
         self.app = as_asgi3(app)
@@ -76,10 +82,14 @@ class ASGIResource:
         self.max_body_size = max_body_size
         self.disconnect_grace = disconnect_grace
         self.trusted_proxies: tuple[Network, ...] = parse_networks(trusted_proxies)
+        self.max_in_flight = max_in_flight
+        self.response_timeout = response_timeout
         self._in_flight: set[HTTPResponder] = set()
         self._idle_waiters: list[Deferred[None]] = []
         #: Requests whose client left before the response completed.
         self.abandoned = 0
+        #: Requests refused with 503 because ``max_in_flight`` was reached.
+        self.rejected = 0
 
     # -- IResource ------------------------------------------------------------
 
@@ -92,8 +102,13 @@ class ASGIResource:
             )
             scope["client"], scope["scheme"], scope["server"] = view.client, view.scheme, view.server
         responder = HTTPResponder(self, request, scope)  # type: ignore[arg-type]
+        overloaded = self.max_in_flight is not None and len(self._in_flight) >= self.max_in_flight
         self._in_flight.add(responder)
-        responder.start(self.app)
+        if overloaded:
+            self.rejected += 1
+            responder.refuse(503, f"{self.max_in_flight} requests already in flight", [(b"retry-after", b"1")])
+        else:
+            responder.start(self.app)
         return NOT_DONE_YET
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
