@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint system-deps
+.PHONY: venv run test lint system-deps bench
 
 venv: $(STAMP)
 
@@ -28,3 +28,9 @@ system-deps:
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest
+
+# Benchmarks (bench/RESULTS.md, bench/results.png); never part of `make test`.
+# `make bench QUICK=1` is a ~2 minute smoke run of the same harness.
+bench: venv
+	sh bench/setup.sh
+	$(BIN)/python -m bench --profile $(if $(QUICK),quick,full)

@@ -1,0 +1,189 @@
+"""The issue's targets, each a ratio (or a bound) computed from the medians of one run."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from bench.runner import Results
+
+
+@dataclass(frozen=True)
+class Goal:
+    """``server``'s figure (over ``versus``'s, when given) must be ``at_least`` or ``at_most``.
+
+    ``worst`` judges the worst run instead of the median: for counts that must be zero.
+    """
+
+    text: str
+    workload: str
+    key: str
+    server: str
+    versus: str | None = None
+    at_least: float | None = None
+    at_most: float | None = None
+    worst: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    goal: Goal
+    value: float | None
+    met: bool | None
+    note: str
+
+
+GOALS = [
+    Goal(
+        "W1: bridge (raw ASGI) >= 0.85 x native Twisted on the same reactor",
+        "W1",
+        "rps",
+        "bridge-raw",
+        "twisted-hybrid",
+        at_least=0.85,
+    ),
+    Goal(
+        "W1: bridge + Starlette >= 1.8 x Daphne + Starlette",
+        "W1",
+        "rps",
+        "bridge-starlette",
+        "daphne-starlette",
+        at_least=1.8,
+    ),
+    Goal(
+        "W1: bridge + Starlette >= 1.0 x Uvicorn (h11) + Starlette",
+        "W1",
+        "rps",
+        "bridge-starlette",
+        "uvicorn-h11-starlette",
+        at_least=1.0,
+    ),
+    Goal(
+        "Hybrid tax: native resource on the hybrid reactor >= 0.9 x on epoll",
+        "W1",
+        "rps",
+        "twisted-hybrid",
+        "twisted-epoll",
+        at_least=0.9,
+    ),
+    Goal(
+        "(context) native resource on the stock asyncio reactor vs epoll",
+        "W1",
+        "rps",
+        "twisted-asyncio",
+        "twisted-epoll",
+    ),
+    Goal(
+        "(context) native resource on the asyncio reactor + uvloop vs epoll",
+        "W1",
+        "rps",
+        "twisted-uvloop",
+        "twisted-epoll",
+    ),
+    Goal("W2: native side, zero errors", "W2", "errors", "twisted-hybrid", at_most=0, worst=True),
+    Goal("W2: native side, zero time-outs", "W2", "timeouts", "twisted-hybrid", at_most=0, worst=True),
+    Goal("W2: bridge side, zero errors", "W2", "errors", "bridge-starlette", at_most=0, worst=True),
+    Goal("W2: bridge side, zero time-outs", "W2", "timeouts", "bridge-starlette", at_most=0, worst=True),
+    Goal("W2: native side p99 within delay + 250 ms", "W2", "p99_over_delay_ms", "twisted-hybrid", at_most=250),
+    Goal("W2: bridge side p99 within delay + 250 ms", "W2", "p99_over_delay_ms", "bridge-starlette", at_most=250),
+    Goal(
+        "W2: bridge CPU per request <= 1.3 x native",
+        "W2",
+        "cpu_ms_per_req",
+        "bridge-starlette",
+        "twisted-hybrid",
+        at_most=1.3,
+    ),
+    Goal(
+        "W2: bridge RSS per held request <= 1.5 x native",
+        "W2",
+        "rss_kb_per_held",
+        "bridge-starlette",
+        "twisted-hybrid",
+        at_most=1.5,
+    ),
+    Goal(
+        "W2: bridge RSS per held request <= 0.5 x Daphne",
+        "W2",
+        "rss_kb_per_held",
+        "bridge-starlette",
+        "daphne-starlette",
+        at_most=0.5,
+    ),
+    Goal(
+        "W3: bridge download >= 0.9 x native Twisted producer (same reactor)",
+        "W3",
+        "mb_per_s",
+        "bridge-raw",
+        "twisted-hybrid",
+        at_least=0.9,
+    ),
+    Goal("W3: bridge slow reader RSS growth < 20 MB", "W3-slow", "rss_growth_mb", "bridge-starlette", at_most=20),
+    Goal("W4: bridge upload RSS growth < 20 MB", "W4", "rss_growth_mb", "bridge-starlette", at_most=20),
+    Goal(
+        "W4: first chunk reaches the app within 50 ms of the headers",
+        "W4",
+        "first_chunk_ms",
+        "bridge-starlette",
+        at_most=50,
+    ),
+    Goal(
+        "W5: bridge + Starlette >= 1.5 x Daphne + Starlette",
+        "W5",
+        "per_s",
+        "bridge-starlette",
+        "daphne-starlette",
+        at_least=1.5,
+    ),
+    Goal(
+        "W5: bridge + Starlette >= 1.0 x Hypercorn + Starlette",
+        "W5",
+        "per_s",
+        "bridge-starlette",
+        "hypercorn-starlette",
+        at_least=1.0,
+    ),
+]
+
+
+def figure(results: Results, workload: str, server: str, key: str, worst: bool = False) -> float | None:
+    """Median (or worst) of one figure over the runs, or None when nothing was measured."""
+    cell = results.cells.get(workload, {}).get(server)
+    values = [run[key] for run in cell.runs if key in run] if cell else []
+    if not values:
+        return None
+    return max(values) if worst else statistics.median(values)
+
+
+def _why_missing(results: Results, workload: str, server: str) -> str:
+    if server in results.missing:
+        return f"not measured: {server} unavailable"
+    cell = results.cells.get(workload, {}).get(server)
+    if cell and cell.errors:
+        return f"not measured: {server} failed ({cell.errors[0][:80]})"
+    return f"not measured: {server} not in this run"
+
+
+def judge(goal: Goal, results: Results) -> Verdict:
+    value = figure(results, goal.workload, goal.server, goal.key, goal.worst)
+    if value is None:
+        return Verdict(goal, None, None, _why_missing(results, goal.workload, goal.server))
+    if goal.versus:
+        base = figure(results, goal.workload, goal.versus, goal.key)
+        if not base:
+            return Verdict(goal, None, None, _why_missing(results, goal.workload, goal.versus))
+        value /= base
+    if goal.at_least is not None:
+        met = value >= goal.at_least
+        note = "met" if met else f"missed by {(1 - value / goal.at_least) * 100:.0f}%"
+    elif goal.at_most is not None:
+        met = value <= goal.at_most
+        over = value - goal.at_most
+        note = "met" if met else f"missed: {over:.3g} over the bound"
+    else:
+        return Verdict(goal, value, None, "for context")
+    return Verdict(goal, value, met, note)
+
+
+def verdicts(results: Results) -> list[Verdict]:
+    return [judge(goal, results) for goal in GOALS]

@@ -1,0 +1,201 @@
+"""The run: every workload, three times, servers interleaved (A B C A B C), within a time budget.
+
+Each measurement gets a fresh server process (pinned to the server CPU) so that memory figures
+start from the same idle state and no run inherits another's garbage; the slow-reader part of W3
+starts all its servers at once instead (see ``workloads/download.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from bench import machine
+from bench.lineup import LINEUPS, SERVERS
+from bench.procs import SERVER_CPU, Launched, free_port, pinned, wait_ready
+from bench.profiles import Profile
+from bench.workloads import download, held, hello, upload, websocket
+from bench.workloads.common import Target, WorkloadError, shell
+
+WORKLOADS: dict[str, ModuleType] = {
+    "W1": hello,
+    "W2": held,
+    "W3": download,
+    "W4": upload,
+    "W5": websocket,
+}
+ORDER = ["W1", "W2", "W3", "W3-slow", "W4", "W5"]
+
+
+@dataclass
+class Cell:
+    """All runs of one server in one workload."""
+
+    runs: list[dict[str, float]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    profile: str
+    reps: int
+    started: float
+    finished: float = 0.0
+    machine: list[tuple[str, str]] = field(default_factory=list)
+    commands: dict[str, str] = field(default_factory=dict)
+    servers: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    cells: dict[str, dict[str, Cell]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    def cell(self, workload: str, server: str) -> Cell:
+        return self.cells.setdefault(workload, {}).setdefault(server, Cell())
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> Results:
+        data = json.loads(path.read_text())
+        cells = {
+            workload: {server: Cell(**cell) for server, cell in by_server.items()}
+            for workload, by_server in data.pop("cells").items()
+        }
+        machine = [(name, value) for name, value in data.pop("machine")]
+        return cls(cells=cells, machine=machine, **data)
+
+
+class Runner:
+    def __init__(
+        self, profile: Profile, workloads: list[str], servers: list[str], work: Path, say: Callable[[str], None] = print
+    ) -> None:
+        self.profile = profile
+        self.workloads = [w for w in ORDER if w in workloads]
+        self.servers = servers
+        self.work = work
+        self.say = say
+        self.results = Results(profile=profile.name, reps=profile.reps, started=time.time(), machine=machine.describe())
+        self.deadline = time.monotonic() + profile.budget_seconds
+
+    def run(self) -> Results:
+        self._check_servers()
+        for workload in self.workloads:
+            lineup = [s for s in LINEUPS[workload] if s in self.servers and s not in self.results.missing]
+            self.results.commands[workload] = self._describe(workload)
+            for rep in range(1, self.profile.reps + 1):
+                if workload == "W3-slow":
+                    self._slow_readers(lineup, rep)
+                else:
+                    for server in lineup:
+                        self._measure(workload, server, rep)
+        self.results.finished = time.time()
+        return self.results
+
+    def _check_servers(self) -> None:
+        for name in self.servers:
+            server = SERVERS[name]
+            self.results.servers[name] = shell(pinned(SERVER_CPU, server.argv("$PORT")))
+            reason = server.missing()
+            if reason:
+                self.results.missing[name] = reason
+                self.say(f"not measured: {name}: {reason}")
+
+    def _describe(self, workload: str) -> str:
+        if workload == "W3-slow":
+            return download.describe_slow(self.profile)
+        description: str = WORKLOADS[workload].describe(self.profile)
+        return description
+
+    def _out_of_time(self, what: str) -> bool:
+        if time.monotonic() < self.deadline:
+            return False
+        self.results.skipped.append(what)
+        self.say(f"skipped (time budget spent): {what}")
+        return True
+
+    def _start(self, server: str, label: str) -> Target:
+        port = free_port()
+        argv = pinned(SERVER_CPU, SERVERS[server].argv(port))
+        process = Launched(argv, self.work / "logs" / f"{label}.log", cwd=Path.cwd())
+        try:
+            wait_ready(process, port, time.monotonic() + 30)
+        except RuntimeError:
+            process.stop()
+            raise
+        return Target(server, port, process)
+
+    def _measure(self, workload: str, server: str, rep: int) -> None:
+        label = f"{workload}-{server}-{rep}"
+        if self._out_of_time(label):
+            return
+        cell = self.results.cell(workload, server)
+        try:
+            target = self._start(server, label)
+        except RuntimeError as exc:
+            cell.errors.append(str(exc))
+            self.say(f"[{label}] did not start: {exc}")
+            return
+        try:
+            figures = WORKLOADS[workload].measure(target, self.profile)
+        except WorkloadError as exc:
+            cell.errors.append(str(exc))
+            self.say(f"[{label}] failed: {exc}")
+        else:
+            cell.runs.append(figures)
+            shown = ", ".join(
+                f"{c.key}={figures.get(c.key, float('nan')):.{c.digits}f}" for c in WORKLOADS[workload].COLUMNS
+            )
+            self.say(f"[{label}] {shown}")
+        finally:
+            target.process.stop()
+
+    def _slow_readers(self, lineup: list[str], rep: int) -> None:
+        label = f"W3-slow-rep{rep}"
+        if self._out_of_time(label):
+            return
+        targets: list[tuple[Target, int]] = []
+        try:
+            for server in lineup:
+                try:
+                    target = self._start(server, f"W3-slow-{server}-{rep}")
+                except RuntimeError as exc:
+                    self.results.cell("W3-slow", server).errors.append(str(exc))
+                    continue
+                targets.append((target, download.slow_start(target)))
+            self._read_slowly(targets, rep)
+        finally:
+            for target, _ in targets:
+                target.process.stop()
+
+    def _read_slowly(self, targets: list[tuple[Target, int]], rep: int) -> None:
+        clients = [
+            Launched(
+                download.slow_argv(self.profile, target.port),
+                self.work / "logs" / f"W3-slow-client-{target.name}-{rep}.log",
+                cwd=Path.cwd(),
+            )
+            for target, _ in targets
+        ]
+        limit = time.monotonic() + self.profile.slow_seconds + 60
+        for client, (target, idle) in zip(clients, targets, strict=True):
+            cell = self.results.cell("W3-slow", target.name)
+            try:
+                client.process.wait(max(1.0, limit - time.monotonic()))
+                if client.process.returncode:
+                    raise WorkloadError(f"client failed: {client.tail(1)}")
+                result = json.loads(client.log.read_text().strip().splitlines()[-1])
+            except (WorkloadError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
+                cell.errors.append(str(exc))
+                self.say(f"[W3-slow-{target.name}-{rep}] failed: {exc}")
+                continue
+            finally:
+                client.stop()
+            figures = download.slow_finish(target, idle, result)
+            cell.runs.append(figures)
+            self.say(f"[W3-slow-{target.name}-{rep}] rss_growth_mb={figures['rss_growth_mb']:.1f}")

@@ -1,0 +1,27 @@
+"""Our bridge: the same ASGI apps in ``bridge.ASGIResource`` inside a ``bridge.StreamingSite``.
+
+``--reactor bridge`` is the reactor ``bridge.install_reactor()`` picks (what ``hybrid serve``
+runs); ``--reactor uvloop`` installs Twisted's asyncio reactor on a uvloop loop first, to measure
+what uvloop would change.
+"""
+
+from bench.servers.common import arguments, install_reactor, serve
+
+
+def main() -> None:
+    args = arguments(__doc__ or "", apps=True, reactors=True)
+    reactor = install_reactor(args.reactor)
+    import bridge
+    from bench.servers import apps
+    from bench.servers.common import QuietSite
+
+    app = apps.raw_app if args.app == "raw" else apps.starlette_app
+
+    class QuietStreamingSite(bridge.StreamingSite, QuietSite):
+        """StreamingSite's request handling with the access log off, like every other row."""
+
+    serve(reactor, QuietStreamingSite(bridge.ASGIResource(app)), args.port)
+
+
+if __name__ == "__main__":
+    main()
