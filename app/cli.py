@@ -30,9 +30,25 @@ def _serve(args: argparse.Namespace) -> int:
     from bridge import install_reactor
 
     install_reactor()
+    options = ServeOptions.from_namespace(args)
+    if args.server == "hypercorn":
+        from app.hypercorn_front import run as run_under_hypercorn
+
+        return run_under_hypercorn(options)
     from app.serve import run
 
-    return run(ServeOptions.from_namespace(args))
+    return run(options)
+
+
+def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add_serve_arguments(parser)
+    parser.add_argument(
+        "--server",
+        choices=("twisted", "hypercorn"),
+        default="twisted",
+        help="the front: Twisted's Site (default), or Hypercorn with the native resources "
+        "served through bridge.TwistedResourceApp",
+    )
 
 
 def _add_install_plugin_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +70,7 @@ COMMANDS = (
     Command(
         "serve",
         "serve the hybrid site (or any ASGI app or Twisted resource) on Twisted's asyncio reactor",
-        add_serve_arguments,
+        _add_serve_arguments,
         _serve,
     ),
     Command(

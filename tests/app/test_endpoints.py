@@ -25,20 +25,20 @@ BAD_DELAYS = [
     "%201",
     "1_0",
     "0x10",
-    pytest.param(
-        "%C3%A9",
-        marks=pytest.mark.xfail(
-            reason="bridge.site.StreamingRequest.gotLength: parse_qs of non-ASCII bytes raises, "
-            "the connection drops (reported)",
-            raises=httpx.RemoteProtocolError,
-        ),
-    ),
+    "%C3%A9",
 ]
+#: Known difference between the fronts: only the Twisted front has this bug.
+NON_ASCII_XFAIL = pytest.mark.xfail(
+    reason="bridge.site.StreamingRequest.gotLength: parse_qs of non-ASCII bytes raises, "
+    "the connection drops (reported); the Hypercorn front does not use StreamingSite",
+    raises=httpx.RemoteProtocolError,
+)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[HybridProcess]:
-    with running(hybrid_argv()) as server:
+@pytest.fixture(scope="module", params=["twisted", "hypercorn"])
+def server(request: pytest.FixtureRequest) -> Iterator[HybridProcess]:
+    """The site behind each front: Twisted's Site, and Hypercorn (``bridge.TwistedResourceApp``)."""
+    with running(hybrid_argv("--server", request.param)) as server:
         yield server
 
 
@@ -103,8 +103,12 @@ def test_stream_body_is_complete(server: HybridProcess, side: str) -> None:
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("endpoint", ["delayed", "stream", "interop"])
 @pytest.mark.parametrize("delay", BAD_DELAYS)
-def test_bad_delay_is_a_400(server: HybridProcess, side: str, endpoint: str, delay: str) -> None:
+def test_bad_delay_is_a_400(
+    request: pytest.FixtureRequest, server: HybridProcess, side: str, endpoint: str, delay: str
+) -> None:
     """Anything but a plain number of seconds in 0..60 gets a one-line plain-text 400."""
+    if delay == "%C3%A9" and request.node.callspec.params["server"] == "twisted":
+        request.applymarker(NON_ASCII_XFAIL)
     path = INTEROP[side] if endpoint == "interop" else endpoint
     response = httpx.get(f"{server.url}/{side}/{path}?delay={delay}")
     assert response.status_code == 400

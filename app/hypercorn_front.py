@@ -1,0 +1,129 @@
+# -*- test-case-name: tests.app.test_endpoints -*-
+"""``hybrid serve --server hypercorn``: the whole hybrid site under Hypercorn.
+
+The second phase of a migration: an asyncio server owns the loop, the Starlette app is served
+directly, and the native Twisted resources keep working through ``bridge.TwistedResourceApp``,
+with Twisted's asyncio reactor as a guest on Hypercorn's loop::
+
+    Starlette (lifespan: the reactor, then the asyncio side's own lifespan and its state)
+      Mount /asgi  the asyncio side's Starlette app
+      Mount /      TwistedResourceApp(the native tree: index, /twisted, /stats, /healthz)
+
+Same URLs, bodies and ``/stats`` as the Twisted front.  The ``--listen`` endpoint strings
+become sockets bound here and handed to Hypercorn (``fd://``), so that port 0 works and the
+startup line names the real addresses.  Callers install the asyncio reactor first.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+
+from app.options import ServeOptions
+from app.site import HybridSite, build_site
+from bridge._aio import reactor_loop
+from bridge.reverse import TwistedResourceApp
+
+_log = Logger(namespace="hybrid")
+
+
+class ListenError(ValueError):
+    """A ``--listen`` endpoint this front cannot serve; the message names it."""
+
+
+def build_app(site: HybridSite) -> Starlette:
+    """The hybrid site as one ASGI app."""
+    native = TwistedResourceApp(site.native_root())
+    asgi_lifespan = site.asgi_app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        # Mounted apps get no lifespan of their own: run both here.  The asyncio side's state
+        # (its counters) becomes the server's, which Hypercorn copies into every request scope.
+        async with native.lifespan(), asgi_lifespan(site.asgi_app) as state:
+            yield state or {}
+
+    routes = [Mount("/asgi", app=site.asgi_app), Mount("/", app=native)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def configure(listen: list[str]) -> tuple[Config, list[str]]:
+    """Hypercorn's config for ``--listen`` endpoints, and their addresses as URLs.
+
+    Understands ``tcp:PORT[:interface=HOST]``, ``ssl:PORT:privateKey=KEY:certKey=CERT
+    [:interface=HOST]`` and ``unix:PATH``; raises ``ListenError`` for anything else.  The
+    sockets are listening on return; Hypercorn owns (and closes) their file descriptors.
+    """
+    config = Config()
+    config.include_server_header = False  # Twisted's Server and Date, as on the Twisted front
+    config.include_date_header = False
+    config.accesslog = "-"
+    addresses: list[str] = []
+    secure: list[str] = []
+    insecure: list[str] = []
+    for description in listen:
+        kind, *positional = description.split(":")
+        args = dict(part.split("=", 1) for part in positional[1:] if "=" in part)
+        if kind == "unix" and positional:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.bind(positional[0])
+            sock.listen(config.backlog)
+            addresses.append(f"unix:{positional[0]}")
+        elif kind in ("tcp", "ssl") and positional and positional[0].isdigit():
+            host = args.get("interface", "0.0.0.0")
+            sock = socket.create_server((host, int(positional[0])), backlog=config.backlog)
+            port = sock.getsockname()[1]
+            name = f"[{host}]" if ":" in host else host
+            addresses.append(f"{'https' if kind == 'ssl' else 'http'}://{name}:{port}")
+        else:
+            raise ListenError(f"--listen {description}: not a tcp:, ssl: or unix: endpoint")
+        bind = f"fd://{sock.detach()}"
+        if kind == "ssl":
+            if "privateKey" not in args or "certKey" not in args:
+                raise ListenError(f"--listen {description}: ssl needs privateKey= and certKey=")
+            config.keyfile, config.certfile = args["privateKey"], args["certKey"]
+            secure.append(bind)
+        else:
+            insecure.append(bind)
+    config.bind, config.insecure_bind = (secure, insecure) if secure else (insecure, [])
+    return config, addresses
+
+
+def run(options: ServeOptions) -> int:
+    """Serve until SIGINT or SIGTERM (Hypercorn's handlers); non-zero if serving cannot start."""
+    if options.mount:
+        print("hybrid serve: error: --mount is not supported with --server hypercorn yet", file=sys.stderr)
+        return 2
+    from twisted.internet import reactor
+
+    try:
+        config, addresses = configure(options.listen)
+    except (ListenError, OSError) as e:
+        print(f"hybrid serve: error: {e}", file=sys.stderr)
+        return 2
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    app = build_app(build_site(reactor, options.delay))
+    kind = type(reactor)
+    _log.info(
+        "hybrid serving on {addresses} with {reactor} under Hypercorn",
+        addresses=" ".join(addresses),
+        reactor=f"{kind.__module__}.{kind.__qualname__}",
+    )
+    loop = reactor_loop()
+    try:
+        loop.run_until_complete(serve(app, config))  # type: ignore[arg-type]  # Starlette types its scope loosely
+    except Exception as e:
+        _log.critical("Not serving: {error}", error=e)
+        return 1
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    return 0
