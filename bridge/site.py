@@ -19,6 +19,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes
 
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
 from twisted.web.http import datetimeToString
@@ -26,6 +30,9 @@ from twisted.web.resource import IResource
 from zope.interface import Interface
 
 from bridge._body import BodyPipe
+from bridge._channel import CountedHTTPProtocol, GuardedHTTPChannel, OverloadedProtocol
+
+_log = Logger(namespace="bridge.site")
 
 
 class IStreamingBodyResource(Interface):
@@ -64,6 +71,8 @@ class StreamingRequest(server.Request):
         self.method, self.uri, self.clientproto, self.path = command, uri, version, path
         self.args = parse_qs(query, keep_blank_values=True) if query else {}  # type: ignore[assignment]
         self.site = self.channel.site  # type: ignore[attr-defined]
+        if isinstance(self.site, StreamingSite):
+            self.site.requestStarted(self)
         self.prepath = []
         self.postpath = [unquote_to_bytes(s) for s in path[1:].split(b"/")]
         try:
@@ -107,9 +116,82 @@ class StreamingSite(server.Site):
 
     Form bodies are not parsed into ``request.args`` for streamed requests
     (that would mean buffering them); other resources see no difference.
+
+    It also carries the limits a public server needs (defaults in brackets):
+
+    :param header_timeout: seconds a client has to send a request's complete
+        headers, from connecting or from the previous response; also the
+        idle limit of a keep-alive connection [10].  ``None`` disables it.
+    :param idle_timeout: Twisted's inactivity timeout, which also bounds a
+        stalled request body [60].
+    :param max_connections: open connections beyond this get 503 and are
+        closed [None: unlimited].
+    :param max_header_count: headers per request; more get 400 [100].
+    :param max_header_bytes: request line plus headers; more get 431 [16384].
     """
 
     requestFactory = StreamingRequest
+
+    def __init__(
+        self,
+        resource: IResource,
+        *,
+        header_timeout: float | None = 10.0,
+        idle_timeout: float = 60.0,
+        max_connections: int | None = None,
+        max_header_count: int = 100,
+        max_header_bytes: int = 16384,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(resource, timeout=idle_timeout, **kwargs)
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
+        self.max_header_count = max_header_count
+        self.max_header_bytes = max_header_bytes
+        self.open_connections = 0
+        self.in_flight = 0
+        self._idle_waiters: list[Deferred[None]] = []
+
+    def protocol(self) -> CountedHTTPProtocol:
+        """Build the per-connection protocol (Twisted calls ``factory.protocol()``)."""
+        channel = GuardedHTTPChannel()
+        channel.headerTimeout = self.header_timeout
+        channel.maxHeaders = self.max_header_count
+        channel.totalHeadersSize = self.max_header_bytes
+        channel.MAX_LENGTH = self.max_header_bytes
+        return CountedHTTPProtocol(channel)
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # type: ignore[override]
+        if self.max_connections is not None and self.open_connections >= self.max_connections:
+            _log.warn("Refusing {addr}: {n} connections open", addr=str(addr), n=self.open_connections)
+            return OverloadedProtocol()
+        self.open_connections += 1
+        protocol: Protocol | None = super().buildProtocol(addr)
+        return protocol
+
+    def connectionClosed(self) -> None:
+        self.open_connections -= 1
+
+    # -- in-flight requests, for draining -------------------------------------
+
+    def requestStarted(self, request: server.Request) -> None:
+        self.in_flight += 1
+        request.notifyFinish().addBoth(self._requestEnded)
+
+    def _requestEnded(self, _: object) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def wait_idle(self) -> Deferred[None]:
+        """A Deferred that fires when no request is in flight (for draining)."""
+        if not self.in_flight:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._idle_waiters.append(d)
+        return d
 
 
 __all__ = ["IStreamingBodyResource", "StreamingRequest", "StreamingSite"]
