@@ -6,6 +6,7 @@ Everything runs on one event loop: Twisted's asyncio reactor.
 from bridge._aio import ReactorMismatch, install_reactor
 from bridge.errors import ASGIProtocolError, ClientDisconnected, LifespanFailure
 from bridge.resource import ASGIResource
+from bridge.reverse import TwistedResourceApp
 from bridge.service import LifespanService
 from bridge.site import IStreamingBodyResource, StreamingRequest, StreamingSite
 
@@ -19,5 +20,6 @@ __all__ = [
     "ReactorMismatch",
     "StreamingRequest",
     "StreamingSite",
+    "TwistedResourceApp",
     "install_reactor",
 ]

@@ -17,7 +17,7 @@ request falls back to Twisted's own behaviour if they are missing.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress
@@ -25,7 +25,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
-from twisted.web.http import datetimeToString
+from twisted.web.http import datetimeToString, parse_qs
 from twisted.web.resource import IResource
 from zope.interface import Interface
 
@@ -69,7 +69,8 @@ class StreamingRequest(server.Request):
         if path == b"*":
             return
         self.method, self.uri, self.clientproto, self.path = command, uri, version, path
-        self.args = parse_qs(query, keep_blank_values=True) if query else {}  # type: ignore[assignment]
+        # Twisted's parse_qs, as requestReceived uses: bytes in, bytes out, any octets.
+        self.args = parse_qs(query, 1) if query else {}
         self.site = self.channel.site  # type: ignore[attr-defined]
         if isinstance(self.site, StreamingSite):
             self.site.requestStarted(self)

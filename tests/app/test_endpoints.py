@@ -27,12 +27,6 @@ BAD_DELAYS = [
     "0x10",
     "%C3%A9",
 ]
-#: Known difference between the fronts: only the Twisted front has this bug.
-NON_ASCII_XFAIL = pytest.mark.xfail(
-    reason="bridge.site.StreamingRequest.gotLength: parse_qs of non-ASCII bytes raises, "
-    "the connection drops (reported); the Hypercorn front does not use StreamingSite",
-    raises=httpx.RemoteProtocolError,
-)
 
 
 @pytest.fixture(scope="module", params=["twisted", "hypercorn"])
@@ -107,8 +101,6 @@ def test_bad_delay_is_a_400(
     request: pytest.FixtureRequest, server: HybridProcess, side: str, endpoint: str, delay: str
 ) -> None:
     """Anything but a plain number of seconds in 0..60 gets a one-line plain-text 400."""
-    if delay == "%C3%A9" and request.node.callspec.params["server"] == "twisted":
-        request.applymarker(NON_ASCII_XFAIL)
     path = INTEROP[side] if endpoint == "interop" else endpoint
     response = httpx.get(f"{server.url}/{side}/{path}?delay={delay}")
     assert response.status_code == 400
