@@ -3,8 +3,10 @@
 
 An object is mounted according to its type: a Twisted ``IResource`` goes into the tree as is,
 an ASGI 3 application (an ``async`` callable taking ``scope, receive, send``) through
-``bridge.ASGIResource``. Anything else is refused at startup with a message naming the object,
-never at the first request. ``Kind`` and ``detect`` are the place to teach it another kind.
+``bridge.ASGIResource``, a WSGI application (a plain callable taking ``environ,
+start_response``) through Twisted's ``WSGIResource`` on the reactor's thread pool. Anything else
+is refused at startup with a message naming the object, never at the first request. ``Kind`` and
+``detect`` are the place to teach it another kind.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import enum
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +58,7 @@ class Kind(enum.Enum):
 
     RESOURCE = "Twisted IResource"
     ASGI = "ASGI 3 application"
+    WSGI = "WSGI application"
 
 
 @dataclass(frozen=True)
@@ -81,38 +85,52 @@ def load(spec: MountSpec) -> Mount:
     if kind is None:
         raise MountError(
             f"--mount {spec}: {spec.module}:{spec.attr} is {_describe(target)}, which is neither "
-            "a Twisted IResource nor an ASGI 3 application (an async callable taking scope, "
-            "receive, send)"
+            "a Twisted IResource, an ASGI 3 application (an async callable taking scope, receive, "
+            "send) nor a WSGI application (a plain callable taking environ, start_response)"
         )
     return Mount(spec, kind, target)
 
 
 def detect(target: object) -> Kind | None:
-    """The kind of a mountable object, or None when it is none of them."""
+    """The kind of a mountable object, or None when it is none of them.
+
+    Callables are told apart by how they are called, which leaves no overlap: ASGI 3 apps are
+    ``async`` with three required positional parameters, WSGI apps are not ``async`` and have
+    two. Classes are none of them: an instance is what gets mounted.
+    """
     if IResource.providedBy(target):
         return Kind.RESOURCE
-    if _is_asgi3(target):
-        return Kind.ASGI
-    return None
-
-
-def _is_asgi3(target: object) -> bool:
     if inspect.isclass(target) or not callable(target):
-        return False
+        return None
+    required = _required_positional(target)
+    if _is_async(target):
+        return Kind.ASGI if required == 3 else None
+    return Kind.WSGI if required == 2 else None
+
+
+def _is_async(target: object) -> bool:
     call = target if inspect.isroutine(target) else type(target).__call__
-    if not inspect.iscoroutinefunction(inspect.unwrap(call)):
-        return False
+    unwrapped = inspect.unwrap(call)
+    return inspect.iscoroutinefunction(unwrapped) or inspect.isasyncgenfunction(unwrapped)
+
+
+def _required_positional(target: Callable[..., object]) -> int | None:
     try:
         parameters = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
-        return False
-    positional = [
-        p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return len(positional) == 3
+        return None
+    required = (p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return len([p for p in required if p.default is p.empty])
 
 
 def _describe(target: object) -> str:
     if inspect.isclass(target):
         return f"the class {target.__module__}.{target.__qualname__} (mount an instance?)"
+    if callable(target):
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return f"{'an async' if _is_async(target) else 'a'} callable with signature {signature}"
     return f"an object of type {type(target).__module__}.{type(target).__qualname__}"

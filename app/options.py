@@ -22,6 +22,7 @@ class ServeOptions:
     listen: list[str]
     delay: float
     mount: list[MountSpec]
+    wsgi_threads: int | None = None
 
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> ServeOptions:
@@ -55,8 +56,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=_mount,
         default=[],
         metavar="PREFIX=MODULE:ATTR",
-        help="serve an ASGI 3 app or a Twisted IResource at PREFIX; repeatable; "
+        help="serve an ASGI 3 app, a WSGI app or a Twisted IResource at PREFIX; repeatable; "
         "PREFIX / replaces the whole site (like `daphne module:app`)",
+    )
+    parser.add_argument(
+        "--wsgi-threads",
+        type=_threads,
+        metavar="N",
+        help="size of the reactor's thread pool, which runs the WSGI side and mounted WSGI apps: at most N "
+        "WSGI requests run at once, the others wait for a thread (default: Twisted's, 10)",
     )
 
 
@@ -65,6 +73,12 @@ def _delay(text: str) -> float:
         return parse_delay([text], DEFAULT_DELAY)
     except DelayError as e:
         raise argparse.ArgumentTypeError(str(e).strip()) from None
+
+
+def _threads(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of threads (a whole number, at least 1)")
+    return int(text)
 
 
 def _mount(text: str) -> MountSpec:

@@ -7,6 +7,9 @@
       LifespanService(each mounted ASGI app)     nested, so every app has started up
         Listeners(--listen endpoints)            one StreamingSite on every endpoint
 
+Beside it, ``DrainThreadPool`` makes a stop wait for the WSGI requests still running in the
+reactor's thread pool (see ``app.thread_pool``).
+
 ``make_service`` builds it for any reactor; ``run`` is the process around it for the command
 line: logging to stdout, the reactor's run, the exit status. Callers install the asyncio reactor
 (``bridge.install_reactor``) first.
@@ -28,10 +31,12 @@ from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
+from twisted.web.wsgi import WSGIResource
 
 from app.mounts import Kind, Mount, MountError, load
 from app.options import ServeOptions
 from app.site import build_site
+from app.thread_pool import DrainThreadPool
 from bridge import ASGIResource, LifespanService, StreamingSite
 
 _log = Logger(namespace="hybrid")
@@ -115,6 +120,8 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         mounts = [load(spec) for spec in options.mount]
     except MountError as e:
         raise ConfigError(str(e)) from None
+    if options.wsgi_threads is not None:
+        reactor.suggestThreadPoolSize(options.wsgi_threads)
     lifespans: list[LifespanService] = []
 
     def serve_asgi(app: Any) -> ASGIResource:
@@ -125,7 +132,11 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         return resource
 
     def serve(mount: Mount) -> IResource:
-        return serve_asgi(mount.target) if mount.kind is Kind.ASGI else mount.target
+        if mount.kind is Kind.ASGI:
+            return serve_asgi(mount.target)
+        if mount.kind is Kind.WSGI:
+            return WSGIResource(reactor, reactor.getThreadPool(), mount.target)
+        return mount.target
 
     root_mounts = [m for m in mounts if not m.spec.segments]
     if root_mounts:
@@ -138,6 +149,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
             _put(root, mount, serve(mount))
 
     top: MultiService = MultiService()
+    DrainThreadPool(reactor, reactor.getThreadPool()).setServiceParent(top)
     parent = top
     for lifespan in lifespans:
         lifespan.setServiceParent(parent)

@@ -4,8 +4,8 @@
 ``build_site`` makes the pieces once, for one reactor. ``HybridSite.root`` assembles the tree a
 Twisted ``Site`` serves (``app.serve`` mounts the Starlette app at ``/asgi`` through
 ``bridge.ASGIResource``); ``HybridSite.native_root`` is the same tree without ``/asgi``, for a
-front that serves the Starlette app itself, such as Hypercorn with the reverse adapter.
-Nothing here imports the bridge or the global reactor.
+front that serves the Starlette app itself, such as Hypercorn with the reverse adapter. The sides
+are listed in ``app.sides``. Nothing here imports the bridge or the global reactor.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.web.resource import IResource, Resource
+from twisted.web.wsgi import WSGIResource
 
 from app.asgi_app import create_app
 from app.native import AsyncioDelayedResource, DelayedResource, StreamingResource
 from app.pages import HealthResource, IndexResource, StatsResource
+from app.sides import SIDES
 from app.stats import Stats
 from app.tutorial import DEFAULT_DELAY
-
-#: The sides, in the order ``/stats`` lists them.
-SIDES = ("twisted", "asgi")
+from app.wsgi_app import TutorialWSGIApp
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,17 @@ class HybridSite:
     stats: Stats
     #: The native ``/twisted`` subtree.
     native: IResource
+    #: The ``/wsgi`` side: a WSGI app in ``WSGIResource``, on the reactor's thread pool.
+    wsgi: IResource
     #: The Starlette app of the asyncio side; it needs lifespan (its counters live in the state).
     asgi_app: Starlette
 
     def native_root(self) -> Resource:
-        """A new root with the index, ``/twisted``, ``/stats`` and ``/healthz``, but no ``/asgi``."""
+        """A new root with the index, ``/twisted``, ``/wsgi``, ``/stats`` and ``/healthz``, but no ``/asgi``."""
         root = Resource()
         root.putChild(b"", IndexResource())
         root.putChild(b"twisted", self.native)
+        root.putChild(b"wsgi", self.wsgi)
         root.putChild(b"stats", StatsResource(self.stats))
         root.putChild(b"healthz", HealthResource())
         return root
@@ -64,4 +67,6 @@ def build_site(reactor: IReactorTime, delay: float = DEFAULT_DELAY) -> HybridSit
     native.putChild(b"stream", StreamingResource(reactor, stats["twisted"], delay))
     native.putChild(b"await-asyncio", AsyncioDelayedResource(reactor, stats["twisted"], delay))
     asgi_app = create_app(stats["asgi"], reactor, delay)
-    return HybridSite(stats=stats, native=native, asgi_app=asgi_app)
+    threads = IReactorThreads(reactor)  # the WSGI side runs on the reactor's thread pool
+    wsgi = WSGIResource(threads, threads.getThreadPool(), TutorialWSGIApp(stats["wsgi"], threads, delay))
+    return HybridSite(stats=stats, native=native, wsgi=wsgi, asgi_app=asgi_app)

@@ -1,0 +1,106 @@
+# -*- test-case-name: tests.app.test_wsgi -*-
+"""The thread side: the tutorial's endpoints as a plain WSGI application.
+
+Mounted at ``/wsgi`` through Twisted's own ``twisted.web.wsgi.WSGIResource``, every request runs
+in a thread of the reactor's pool: ``/delayed`` blocks its thread in ``time.sleep`` and then
+answers, ``/stream`` yields a chunk between sleeps. Bodies, status codes and headers are the
+other sides' (``app.tutorial`` makes them), so a comparison measures the threads, nothing else.
+
+What threads cannot do, shown rather than hidden:
+
+- A sleeping thread cannot be interrupted. When the client leaves, its request stays in flight
+  until the sleep ends; only then does ``WSGIResource`` (whose ``notifyFinish`` hook has marked
+  the request finished) drop the write, stop iterating and ``close()`` the response, and the
+  request is counted abandoned. The streaming variant stops the same way, at its next chunk.
+- At most pool-size requests run at once; the others wait in the pool's queue for a thread,
+  and a request whose client left while it waited still runs its whole delay.
+
+The counters are not thread-safe (the other sides only touch them on the reactor thread), so the
+worker threads marshal every update to the reactor: ``begin`` with ``blockingCallFromThread``
+(the request is counted in flight before its thread sleeps) and the outcome with
+``callFromThread``. No lock, and ``/stats`` reads consistent numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from urllib.parse import parse_qs
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import blockingCallFromThread
+
+from app.stats import SideStats
+from app.tutorial import BODY, HTML, TEXT, DelayError, parse_delay, stream_parts
+
+#: An endpoint answers after validation: it calls ``start_response`` and yields the body.
+Endpoint = Callable[[float, StartResponse], Iterator[bytes]]
+
+
+def _delayed(delay: float, start_response: StartResponse) -> Iterator[bytes]:
+    """The tutorial's delayed response: the thread sleeps, then answers."""
+    time.sleep(delay)
+    start_response("200 OK", [("Content-Type", HTML), ("Content-Length", str(len(BODY)))])
+    yield BODY
+
+
+def _stream(delay: float, start_response: StartResponse) -> Iterator[bytes]:
+    """The repeated-write variant: an opening chunk at once, then one per step of the delay.
+
+    No Content-Length, so Twisted sends it chunked and each chunk leaves as it is yielded.
+    """
+    start_response("200 OK", [("Content-Type", HTML)])
+    opening, *steps = stream_parts()
+    yield opening
+    for chunk in steps:
+        time.sleep(delay / len(steps))
+        yield chunk
+
+
+class TutorialWSGIApp:
+    """The WSGI application served at ``/wsgi``: ``/delayed`` and ``/stream``.
+
+    Runs in worker threads only: it waits for the reactor thread to count each request.
+    """
+
+    def __init__(self, stats: SideStats, reactor: IReactorFromThreads, default_delay: float) -> None:
+        self._stats = stats
+        self._reactor = reactor
+        self._default_delay = default_delay
+        self._endpoints: dict[str, Endpoint] = {"/delayed": _delayed, "/stream": _stream}
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        endpoint = self._endpoints.get(environ.get("PATH_INFO", ""))
+        if endpoint is None:
+            return _plain(start_response, "404 Not Found", "Not Found")
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return _plain(start_response, "405 Method Not Allowed", "Method Not Allowed", [("Allow", "GET, HEAD")])
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        try:
+            delay = parse_delay(query.get("delay", []), self._default_delay)
+        except DelayError as e:
+            return _plain(start_response, "400 Bad Request", str(e))
+        return self._counted(endpoint(delay, start_response))
+
+    def _counted(self, body: Iterator[bytes]) -> Iterator[bytes]:
+        """Count the response in flight until it is exhausted (completed) or closed early (abandoned).
+
+        ``WSGIResource`` closes it early when the client has gone: after each chunk it checks
+        whether the request is finished, and stops iterating.
+        """
+        tracker = blockingCallFromThread(self._reactor, self._stats.begin)
+        outcome = tracker.abandon
+        try:
+            yield from body
+            outcome = tracker.complete
+        finally:
+            self._reactor.callFromThread(outcome)
+
+
+def _plain(
+    start_response: StartResponse, status: str, text: str, headers: Iterable[tuple[str, str]] = ()
+) -> list[bytes]:
+    body = text.encode()
+    start_response(status, [("Content-Type", TEXT), ("Content-Length", str(len(body))), *headers])
+    return [body]
