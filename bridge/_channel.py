@@ -9,6 +9,7 @@ bounds the idle time of a keep-alive connection.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
@@ -31,6 +32,7 @@ class GuardedHTTPChannel(HTTPChannel):
 
     headerTimeout: float | None = 10.0
     _headerTimer: IDelayedCall | None = None
+    _headerDeadline: float | None = None
     _partialRequest = False
 
     def connectionMade(self) -> None:
@@ -74,22 +76,40 @@ class GuardedHTTPChannel(HTTPChannel):
         super().requestDone(request)
 
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
-        self._cancelHeaderTimer()
+        self._stopHeaderTimer()
         super().connectionLost(reason)
 
+    # The deadline moves on every request; rescheduling a reactor timer that
+    # often is costly on the asyncio reactor, so one timer is kept per
+    # connection and, when it fires early, re-armed for the time left.
     def _armHeaderTimer(self) -> None:
-        self._cancelHeaderTimer()
         self._partialRequest = False
-        if self.headerTimeout is not None:
-            self._headerTimer = self.callLater(self.headerTimeout, self._headersTimedOut)
+        if self.headerTimeout is None:
+            return
+        self._headerDeadline = monotonic() + self.headerTimeout
+        if self._headerTimer is None:
+            self._headerTimer = self.callLater(self.headerTimeout, self._headerTimerFired)
 
     def _cancelHeaderTimer(self) -> None:
+        self._headerDeadline = None
+
+    def _stopHeaderTimer(self) -> None:
+        self._headerDeadline = None
         if self._headerTimer is not None and self._headerTimer.active():
             self._headerTimer.cancel()
         self._headerTimer = None
 
-    def _headersTimedOut(self) -> None:
+    def _headerTimerFired(self) -> None:
         self._headerTimer = None
+        if self._headerDeadline is None:
+            return
+        left = self._headerDeadline - monotonic()
+        if left > 0:
+            self._headerTimer = self.callLater(left, self._headerTimerFired)
+        else:
+            self._headersTimedOut()
+
+    def _headersTimedOut(self) -> None:
         transport = self.transport
         if transport is None or getattr(transport, "negotiatedProtocol", None) == b"h2":
             return  # the connection moved to HTTP/2, which has its own timeouts
