@@ -58,6 +58,9 @@ def reactor_loop() -> asyncio.AbstractEventLoop:
     asyncio reactor, so misconfiguration fails at construction time instead
     of at the first request.
     """
+    if "twisted.internet.reactor" not in sys.modules:
+        # Importing it here would install the platform default reactor.
+        raise ReactorMismatch(f"No Twisted reactor is installed yet. {_FIX}")
     from twisted.internet import reactor
 
     loop = getattr(reactor, "_asyncioEventloop", None)
