@@ -50,11 +50,14 @@ class HybridServiceMaker:
     options = Options
 
     def makeService(self, options: Options) -> IService:
-        # twistd imports no reactor before building the service unless --reactor was given,
-        # and --reactor=asyncio installs the same one; anything else is refused by the bridge.
-        from bridge import install_reactor
+        # twistd imports no reactor before building the service unless --reactor was given;
+        # --reactor=asyncio installs the same one, and the bridge refuses any other.
+        from bridge import ReactorMismatch, install_reactor
 
-        install_reactor()
+        try:
+            install_reactor()
+        except ReactorMismatch as e:
+            raise SystemExit(f"twistd hybrid: error: {e}") from None
         from twisted.internet import reactor
 
         from app.serve import ConfigError, make_service

@@ -85,10 +85,13 @@ def running(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path
                 raise AssertionError(f"{argv} exited with {proc.returncode}:\n{log.read_text()}")
             return False
 
-        wait_for(serving, f"{argv} to listen")
-        server = HybridProcess(proc, log, found[0].group(1).split(), found[0].group(2))
-        if any(a.startswith("http://") for a in server.addresses):
-            wait_for(lambda: _healthy(server.url), f"{server.url}/healthz to answer")
+        try:
+            wait_for(serving, f"{argv} to listen")
+            server = HybridProcess(proc, log, found[0].group(1).split(), found[0].group(2))
+            if any(a.startswith("http://") for a in server.addresses):
+                wait_for(lambda: _healthy(server.url), f"{server.url}/healthz to answer")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; server output:\n{log.read_text(errors='replace')}") from None
         yield server
     finally:
         if proc.poll() is None:
