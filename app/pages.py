@@ -61,7 +61,11 @@ class IndexResource(Resource):
 
 
 class StatsResource(Resource):
-    """``/stats``: every side's counters as one JSON object."""
+    """``/stats``: every side's counters as one JSON object.
+
+    ``POST /stats`` starts a new peak-in-flight window and answers the counters, so that a
+    comparison run (``hybrid compare``, the dashboard) reports the peak of its own requests.
+    """
 
     isLeaf = True
 
@@ -73,6 +77,10 @@ class StatsResource(Resource):
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
         return json.dumps(self._stats.snapshot()).encode()
+
+    def render_POST(self, request: Request) -> bytes:
+        self._stats.reset_peaks()
+        return self.render_GET(request)
 
 
 class HealthResource(Resource):

@@ -3,12 +3,14 @@
 Each side of the site (``twisted``, ``asgi``, and any added later) owns one ``SideStats``; a
 request handler calls ``begin()`` when it starts waiting and then exactly one of ``complete()``
 or ``abandon()`` on the returned ``Tracker``. The counters only ever change on the event loop
-thread, so they need no lock.
+thread, so they need no lock. The snapshot also carries the serving process's pid, CPU time and
+resident memory, so a client (``hybrid compare``) can tell what a workload cost the server.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -17,6 +19,9 @@ from typing import Any
 #: Latency percentiles are computed over this many most recent requests, so a long-running
 #: server keeps bounded memory; count, mean and max cover every completed request.
 LATENCY_WINDOW = 10_000
+
+#: The key of the process figures in the snapshot; no side may take it.
+PROCESS = "process"
 
 
 class SideStats:
@@ -37,6 +42,10 @@ class SideStats:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         return Tracker(self, self._now())
+
+    def reset_peak(self) -> None:
+        """Start a new peak-in-flight window (a comparison run measures its own peak)."""
+        self.peak_in_flight = self.in_flight
 
     def _record(self, started: float, completed: bool) -> None:
         self.in_flight -= 1
@@ -117,7 +126,7 @@ class Stats:
 
     def add_side(self, name: str) -> SideStats:
         """Register a side and return its counters."""
-        if name in self._sides:
+        if name in self._sides or name == PROCESS:
             raise ValueError(f"side {name!r} already has counters")
         self._sides[name] = side = SideStats()
         return side
@@ -125,6 +134,26 @@ class Stats:
     def __getitem__(self, name: str) -> SideStats:
         return self._sides[name]
 
+    def reset_peaks(self) -> None:
+        """Start a new peak-in-flight window on every side."""
+        for side in self._sides.values():
+            side.reset_peak()
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """``{"twisted": {...}, "asgi": {...}}``, in the order the sides were added."""
-        return {name: side.snapshot() for name, side in self._sides.items()}
+        """``{"twisted": {...}, "asgi": {...}, "process": {...}}``, sides in the order added."""
+        sides = {name: side.snapshot() for name, side in self._sides.items()}
+        return {**sides, PROCESS: process_snapshot()}
+
+
+def process_snapshot() -> dict[str, float | int | None]:
+    """This process's pid, CPU seconds (user + system, all threads) and resident set size.
+
+    RSS is read from ``/proc/self/statm`` (current, not peak, so a client can diff it); it is
+    None where there is no ``/proc``.
+    """
+    try:
+        with open("/proc/self/statm") as statm:
+            rss: int | None = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        rss = None
+    return {"pid": os.getpid(), "cpu_seconds": time.process_time(), "rss_bytes": rss}

@@ -119,13 +119,24 @@ def test_stats_shape(server: HybridProcess) -> None:
     for side in SIDES:
         httpx.get(f"{server.url}/{side}/delayed?delay=0")
     result = stats(server)
-    assert list(result) == [*SIDES, "wsgi"]  # /wsgi: tests/app/test_wsgi*.py
+    assert list(result) == [*SIDES, "wsgi", "process"]  # /wsgi: tests/app/test_wsgi*.py
+    assert set(result["process"]) == {"pid", "cpu_seconds", "rss_bytes"}
     for side in SIDES:
         assert set(result[side]) == {"in_flight", "peak_in_flight", "completed", "abandoned", "latency"}
         latency = result[side]["latency"]
         assert isinstance(latency, dict)
         assert set(latency) == {"count", "mean", "p50", "p90", "p99", "max"}
         assert latency["count"] == result[side]["completed"]
+
+
+def test_post_stats_starts_a_new_peak_window(server: HybridProcess) -> None:
+    """POST /stats sets each side's peak in flight to what is in flight now, and answers the counters."""
+    with httpx.Client() as client:
+        for side in SIDES:
+            client.get(f"{server.url}/{side}/delayed?delay=0")
+        response = client.post(f"{server.url}/stats")
+    assert response.status_code == 200
+    assert [response.json()[side]["peak_in_flight"] for side in SIDES] == [0, 0]
 
 
 def test_unknown_path_is_a_404(server: HybridProcess) -> None:
