@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.compare.options import add_compare_arguments
 from app.options import ServeOptions, add_serve_arguments
 
 
@@ -51,6 +52,12 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from app.compare.command import run
+
+    return run(args)
+
+
 def _add_install_plugin_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir",
@@ -72,6 +79,12 @@ COMMANDS = (
         "serve the hybrid site (or any ASGI app or Twisted resource) on Twisted's asyncio reactor",
         _add_serve_arguments,
         _serve,
+    ),
+    Command(
+        "compare",
+        "fire the same workload at each side and compare them side by side (table, timeline, JSON)",
+        add_compare_arguments,
+        _compare,
     ),
     Command(
         "install-plugin",
