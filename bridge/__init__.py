@@ -9,6 +9,7 @@ from bridge.resource import ASGIResource
 from bridge.reverse import TwistedResourceApp
 from bridge.service import LifespanService
 from bridge.site import IStreamingBodyResource, StreamingRequest, StreamingSite
+from bridge.websocket import WebSockets
 
 __all__ = [
     "ASGIProtocolError",
@@ -21,5 +22,6 @@ __all__ = [
     "StreamingRequest",
     "StreamingSite",
     "TwistedResourceApp",
+    "WebSockets",
     "install_reactor",
 ]

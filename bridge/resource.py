@@ -27,6 +27,7 @@ from bridge._request_facts import request_facts
 from bridge._scope import build_http_scope
 from bridge.site import IStreamingBodyResource
 from bridge.types import ASGIApp, Receive, Scope, Send
+from bridge.websocket import WebSockets, is_websocket_upgrade
 
 _log = Logger(namespace="bridge.resource")
 
@@ -61,6 +62,15 @@ class ASGIResource:
         ``Retry-After`` instead of queueing without bound; ``None``: no limit.
     :param response_timeout: an app that has not started its response after
         this many seconds is cancelled and the client gets 504; ``None``: wait.
+    :param ws_max_message_size: incoming WebSocket messages larger than this
+        many bytes close the connection with 1009; ``None``: no limit.
+    :param ws_ping_interval: seconds between keepalive pings on each
+        WebSocket; ``None``: no pings.
+    :param ws_ping_timeout: seconds to wait for the pong before closing with
+        1011; ``None``: never.
+
+    WebSocket upgrades (HTTP/1.1 only: Twisted's HTTP/2 stack cannot hand a
+    stream over) are served by ``self.websockets``; see ``bridge.websocket``.
     """
 
     isLeaf = True
@@ -75,6 +85,9 @@ class ASGIResource:
         trusted_proxies: Sequence[str] = (),
         max_in_flight: int | None = None,
         response_timeout: float | None = None,
+        ws_max_message_size: int | None = 16 * 1024 * 1024,
+        ws_ping_interval: float | None = 20.0,
+        ws_ping_timeout: float | None = 20.0,
     ) -> None:
         self.loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
         self.app = as_asgi3(app)
@@ -90,10 +103,16 @@ class ASGIResource:
         self.abandoned = 0
         #: Requests refused with 503 because ``max_in_flight`` was reached.
         self.rejected = 0
+        #: Open WebSocket connections; ``close_all()`` them when draining.
+        self.websockets = WebSockets(
+            self, max_message_size=ws_max_message_size, ping_interval=ws_ping_interval, ping_timeout=ws_ping_timeout
+        )
 
     # -- IResource ------------------------------------------------------------
 
     def render(self, request: IRequest) -> bytes | int:
+        if is_websocket_upgrade(request):
+            return self.websockets.render(request)
         facts = request_facts(request, {"http.response.pathsend": {}})
         scope = build_http_scope(facts, self.state)
         if self.trusted_proxies:

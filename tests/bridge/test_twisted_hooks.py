@@ -1,21 +1,29 @@
 """Pin the Twisted internals the bridge relies on, so an upgrade that moves them fails here.
 
 ``StreamingRequest.gotLength`` reads the request line from HTTPChannel's
-private ``_command``/``_path``/``_version``; these tests drive a real
-HTTPChannel over Twisted's StringTransport (no global reactor).
+private ``_command``/``_path``/``_version``; ``bridge.websocket`` takes
+connections over with the private ``HTTPChannel._protocolUpgradeForWebsockets``.
+These tests drive a real HTTPChannel over Twisted's StringTransport (no global
+reactor).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.web._http2 import H2Stream
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
 from bridge._body import BodyPipe
 from bridge.site import IStreamingBodyResource, StreamingSite
+from bridge.websocket import is_websocket_upgrade
 
 
 @implementer(IStreamingBodyResource)
@@ -58,7 +66,7 @@ class Buffered(Resource):
 
 def make_channel(root: Resource) -> tuple[Any, StringTransport]:
     site = StreamingSite(root, reactor=MemoryReactorClock())
-    channel = site.buildProtocol(None)
+    channel: Any = site.buildProtocol(None)
     transport = StringTransport()
     channel.makeConnection(transport)
     return channel, transport
@@ -120,3 +128,72 @@ def test_pipelined_requests_after_streamed_one() -> None:
     )
     assert transport.value().count(b"HTTP/1.1 200 OK") == 2
     assert len(leaf.rendered) == 2
+
+
+# ---- the WebSocket upgrade hook (bridge.websocket) ---------------------------------
+
+
+@implementer(IProtocol)
+class RecordingWire:
+    """Stands in for ``bridge.websocket.WebSocketSession`` after the upgrade."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None
+        self.data: list[bytes] = []
+        self.lost: list[Failure] = []
+
+    def makeConnection(self, transport: Any) -> None:
+        self.transport = transport
+        self.connectionMade()
+
+    def connectionMade(self) -> None:
+        # What WebSocketSession does: replace the channel as the transport's producer.
+        self.transport.unregisterProducer()
+        self.transport.registerProducer(self, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.lost.append(reason)
+
+
+class Upgrading(Resource):
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wire = RecordingWire()
+        self.upgradable: list[bool] = []
+
+    def render_GET(self, request: Any) -> Any:
+        self.upgradable.append(is_websocket_upgrade(request))
+        request.channel._protocolUpgradeForWebsockets(self.wire)
+        return NOT_DONE_YET
+
+
+def test_protocol_upgrade_hook_hands_the_connection_over() -> None:
+    """HTTPChannel._protocolUpgradeForWebsockets (private) routes the rest of the connection to our protocol."""
+    root = Resource()
+    leaf = Upgrading()
+    root.putChild(b"ws", leaf)
+    channel, transport = make_channel(root)
+    assert transport.producer is not None  # the HTTP channel; the wire protocol must unregister it
+    channel.dataReceived(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert leaf.upgradable == [True]
+    assert leaf.wire.transport is transport
+    assert transport.producer is leaf.wire
+    channel.dataReceived(b"\x81\x80frame")  # the site's protocol object now feeds the wire protocol
+    assert leaf.wire.data == [b"\x81\x80frame"]
+    channel.connectionLost(Failure(ConnectionDone()))
+    assert len(leaf.wire.lost) == 1
+    assert transport.value() == b""  # nothing was written for the request
+
+
+def test_http2_streams_have_no_upgrade_hook() -> None:
+    """RFC 8441 WebSockets need a hook H2Stream lacks; when Twisted adds one, support it."""
+    assert hasattr(HTTPChannel, "_protocolUpgradeForWebsockets")
+    assert not hasattr(H2Stream, "_protocolUpgradeForWebsockets")

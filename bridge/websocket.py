@@ -1,0 +1,442 @@
+"""Twisted side of ASGI WebSockets: the upgrade, the wire protocol, flow control.
+
+``twisted.web.websocket.WebSocketResource`` cannot carry ASGI: it writes the
+101 before any app code runs, has no way to refuse, and never reports the
+peer's close code (asgi-checklist 4.7).  So this module follows the *pattern*
+of ``twisted/web/_websocket_impl.py`` instead of using it: keep wsproto's
+``H11Handshake`` fed with the headers Twisted already parsed (no second HTTP
+parser ever sees the raw request: the Daphne CVE-2026-44546 lesson), deliver
+``websocket.connect`` first, and only on ``websocket.accept`` write the 101 and
+take the connection over with ``HTTPChannel._protocolUpgradeForWebsockets``.
+That hook is private Twisted API: pyproject pins ``twisted<27`` and
+``tests/bridge/test_twisted_hooks.py`` pins its behaviour.
+
+HTTP/2 (RFC 8441 extended CONNECT) is not supported: Twisted's ``H2Stream``
+has no upgrade hook, so upgrade requests are only recognised on HTTP/1.1.
+
+Everything here runs on the reactor thread, which is the asyncio loop's
+thread, like ``bridge._http_responder``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, cast
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IProtocol, IPushProducer, ITransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.iweb import IRequest
+from twisted.web.server import NOT_DONE_YET, Request
+from zope.interface import implementer
+
+from bridge._proxy import apply_proxy_headers
+from bridge._request_facts import request_facts
+from bridge._scope import build_websocket_scope
+from bridge._ws_cycle import (
+    AcceptUpgrade,
+    Action,
+    AwaitPeerClose,
+    CloseTransport,
+    HandshakeError,
+    Phase,
+    SendBytes,
+    StartDenial,
+    WebSocketCycle,
+    is_upgrade_offer,
+)
+from bridge.errors import ASGIProtocolError, ClientDisconnected
+from bridge.types import ASGIApp, Message, Scope
+
+if TYPE_CHECKING:
+    from bridge.resource import ASGIResource
+
+_log = Logger(namespace="bridge.websocket")
+
+#: After our close frame, how long the peer has to answer (and the socket to
+#: flush) before the connection is aborted.  The ``websockets`` library's
+#: ``close_timeout`` default is the same.
+CLOSE_TIMEOUT = 10.0
+
+
+def is_websocket_upgrade(request: IRequest) -> bool:
+    """Does ``request`` ask for a WebSocket, on a connection we can take over?
+
+    HTTP/2 streams lack ``_protocolUpgradeForWebsockets``; a request there
+    (or an HTTP/1.0 one, which RFC 6455 excludes) is served as plain HTTP.
+    """
+    return (
+        request.method == b"GET"
+        and request.clientproto == b"HTTP/1.1"  # type: ignore[attr-defined]
+        and hasattr(request.channel, "_protocolUpgradeForWebsockets")  # type: ignore[attr-defined]
+        and is_upgrade_offer(
+            (name, value) for name, values in request.requestHeaders.getAllRawHeaders() for value in values
+        )
+    )
+
+
+class WebSockets:
+    """The WebSocket side of one ``ASGIResource``: options and open connections.
+
+    :param resource: supplies the app, loop, lifespan state, trusted proxies
+        and ``disconnect_grace``.
+    :param max_message_size: incoming messages above this many bytes close
+        the connection with 1009; ``None`` for no limit.
+    :param ping_interval: seconds between keepalive pings; ``None`` for none.
+    :param ping_timeout: seconds to wait for the pong before closing with
+        1011; ``None`` never times out.
+    """
+
+    def __init__(
+        self,
+        resource: ASGIResource,
+        *,
+        max_message_size: int | None,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+    ) -> None:
+        self.resource = resource
+        self.max_message_size = max_message_size
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self._sessions: set[WebSocketSession] = set()
+        self._idle_waiters: list[Deferred[None]] = []
+
+    @property
+    def open(self) -> int:
+        """Connections whose app call has not finished yet."""
+        return len(self._sessions)
+
+    def render(self, iRequest: IRequest) -> int:
+        """Start the ASGI ``websocket`` scope for an upgrade request."""
+        request = cast(Request, iRequest)  # what a Site renders
+        resource = self.resource
+        facts = request_facts(request, {"websocket.http.response": {}})
+        scope = build_websocket_scope(facts, resource.state)
+        if resource.trusted_proxies:
+            view = apply_proxy_headers(
+                scope["headers"],
+                scope["client"],
+                "https" if facts.is_secure else "http",
+                scope["server"],
+                resource.trusted_proxies,
+            )
+            scope["client"], scope["server"] = view.client, view.server
+            scope["scheme"] = "wss" if view.scheme == "https" else "ws"
+        try:
+            cycle = WebSocketCycle(facts.headers, facts.uri, max_message_size=self.max_message_size)
+        except HandshakeError as e:
+            _refuse_handshake(request, e, resource.loop)
+            return NOT_DONE_YET
+        session = WebSocketSession(self, request, scope, cycle)
+        self._sessions.add(session)
+        session.start(resource.app)
+        return NOT_DONE_YET
+
+    def close_all(self, code: int = 1001, reason: str = "server shutting down") -> Deferred[None]:
+        """Close every connection (1001 "going away"); fires once their apps have finished.
+
+        Meant for draining on shutdown, e.g.
+        ``LifespanService.add_drain(resource.websockets.close_all)``: unlike
+        HTTP requests, WebSockets do not end by themselves.
+        """
+        for session in list(self._sessions):
+            session.server_close(code, reason)
+        if not self._sessions:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._idle_waiters.append(d)
+        return d
+
+    def session_done(self, session: WebSocketSession) -> None:
+        self._sessions.discard(session)
+        if not self._sessions:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for d in waiters:
+                d.callback(None)
+
+
+def _refuse_handshake(request: Request, error: HandshakeError, loop: asyncio.AbstractEventLoop) -> None:
+    """Answer an invalid upgrade request (400, or 426 for a wrong version) over plain HTTP.
+
+    Written on the next loop turn: ``StreamingSite`` renders while Twisted's
+    header parser is still on the stack.
+    """
+    _log.info("Refusing WebSocket handshake for {uri}: {error}", uri=request.uri, error=str(error))
+    gone: list[Failure] = []
+    request.notifyFinish().addErrback(gone.append)
+
+    def answer() -> None:
+        if gone:
+            return
+        body = f"{error}\n".encode()
+        request.setResponseCode(error.status)
+        for name, value in error.headers:
+            request.responseHeaders.addRawHeader(name, value)
+        request.responseHeaders.setRawHeaders(b"content-type", [b"text/plain; charset=utf-8"])
+        request.responseHeaders.setRawHeaders(b"content-length", [b"%d" % len(body)])
+        request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+        request.channel.persistent = False
+        request.write(body)
+        request.finish()
+
+    loop.call_soon(answer)
+
+
+@implementer(IProtocol, IPushProducer)
+class WebSocketSession:
+    """One WebSocket connection: the app task, the wire protocol, the timers.
+
+    Before the upgrade it is the request's push producer (the denial body is
+    flow-controlled like any response); after it, it is the protocol the
+    channel hands its transport to, and that transport's push producer, so
+    ``pauseProducing`` makes the next ``send()`` wait.
+    """
+
+    def __init__(self, owner: WebSockets, request: Request, scope: Scope, cycle: WebSocketCycle) -> None:
+        self._owner = owner
+        self._request = request
+        self._channel: Any = request.channel
+        self._tcp: Any = self._channel.transport
+        self._loop = owner.resource.loop
+        self.scope = scope
+        self.cycle = cycle
+        self.task: asyncio.Task[None] | None = None
+        #: The wire protocol's transport, once the channel was handed over.
+        self.transport: ITransport | None = None
+        self._connected = True
+        self._paused = False
+        self._reading_paused = False
+        self._receive_waiter: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_timer: asyncio.TimerHandle | None = None
+        self._teardown_timer: asyncio.TimerHandle | None = None
+
+    def start(self, app: ASGIApp) -> None:
+        request = self._request
+        request.notifyFinish().addErrback(self._lost_before_upgrade)
+        request.registerProducer(self, True)
+        self.task = asyncio.ensure_future(app(self.scope, self.receive, self.send), loop=self._loop)
+        self.task.add_done_callback(self._app_done)
+
+    # -- the app's receive/send -----------------------------------------------
+
+    async def receive(self) -> Message:
+        while True:
+            message = self.cycle.next_receive()
+            if message is not None:
+                if self._reading_paused and not self.cycle.backlogged:
+                    self._set_reading(True)
+                return message
+            self._receive_waiter = self._loop.create_future()
+            try:
+                await self._receive_waiter
+            finally:
+                self._receive_waiter = None
+
+    async def send(self, message: Message) -> None:
+        try:
+            actions = self.cycle.app_send(message)
+        except ASGIProtocolError as e:
+            _log.error("ASGI protocol violation on WebSocket {uri}: {error}", uri=self._uri, error=str(e))
+            raise
+        self._apply(actions)
+        if self._paused and self._connected:
+            self._drained = self._loop.create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
+
+    def _wake_receiver(self) -> None:
+        waiter = self._receive_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- carrying out actions -------------------------------------------------
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendBytes):
+                self._tcp.write(action.data)
+            elif isinstance(action, AcceptUpgrade):
+                self._upgrade(action.data)
+            elif isinstance(action, StartDenial):
+                self._log_access(action.status)
+                self._tcp.write(action.data)
+            elif isinstance(action, AwaitPeerClose):
+                self._arm_teardown()
+            elif isinstance(action, CloseTransport):
+                self._close_transport()
+
+    def _upgrade(self, response: bytes) -> None:
+        """Take the connection over from the HTTP channel, then send the 101."""
+        self._request.unregisterProducer()
+        self._log_access(101)
+        self._channel._protocolUpgradeForWebsockets(self)  # calls makeConnection
+        self._tcp.write(response)
+        self._schedule_ping()
+
+    def _log_access(self, status: int) -> None:
+        """One access-log line per handshake, as ``Request.finish`` would write."""
+        request = self._request
+        request.setResponseCode(status)
+        factory = getattr(self._channel, "factory", None)
+        if factory is not None:
+            factory.log(request)
+
+    def _close_transport(self) -> None:
+        if self.transport is None:
+            self._request.unregisterProducer()
+            self._channel.loseConnection()
+        else:
+            self.transport.loseConnection()
+        self._arm_teardown()
+
+    def _arm_teardown(self) -> None:
+        if self._teardown_timer is None and self._connected:
+            self._teardown_timer = self._loop.call_later(CLOSE_TIMEOUT, self._abort)
+
+    def _abort(self) -> None:
+        self._teardown_timer = None
+        _log.info("WebSocket {uri}: peer did not complete the close; aborting", uri=self._uri)
+        self._tcp.abortConnection()
+
+    def _set_reading(self, on: bool) -> None:
+        """Stop or resume reading the socket while the app has a backlog."""
+        self._reading_paused = not on
+        reader = self.transport
+        if reader is None or not IPushProducer.providedBy(reader):
+            return
+        if on:
+            reader.resumeProducing()
+        else:
+            reader.pauseProducing()
+
+    def server_close(self, code: int, reason: str) -> None:
+        self._apply(self.cycle.server_close(code, reason))
+        self._wake_receiver()
+
+    # -- keepalive -------------------------------------------------------------
+
+    def _schedule_ping(self) -> None:
+        interval = self._owner.ping_interval
+        if interval is not None and self._connected:
+            self._ping_timer = self._loop.call_later(interval, self._ping)
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        actions = self.cycle.ping()
+        if not actions:
+            return
+        self._apply(actions)
+        timeout = self._owner.ping_timeout
+        if timeout is None:
+            self._schedule_ping()
+        else:
+            self._pong_timer = self._loop.call_later(timeout, self._pong_overdue)
+
+    def _pong_overdue(self) -> None:
+        self._pong_timer = None
+        if not self.cycle.awaiting_pong or self._reading_paused:
+            # Answered; or we stopped reading and cannot see the pong, which
+            # is our slowness, not the peer's.
+            self._schedule_ping()
+            return
+        _log.info("WebSocket {uri}: no pong within {t:g} s; closing", uri=self._uri, t=self._owner.ping_timeout)
+        self._apply(self.cycle.keepalive_timeout())
+        self._wake_receiver()
+
+    def _check_pong(self) -> None:
+        if self._pong_timer is not None and not self.cycle.awaiting_pong:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+            self._schedule_ping()
+
+    # -- IProtocol: the upgraded connection (called by Twisted) ----------------
+
+    def makeConnection(self, transport: ITransport) -> None:
+        self.transport = transport
+        self.connectionMade()
+
+    def connectionMade(self) -> None:
+        """Become the transport's producer in place of the HTTP channel."""
+        transport: Any = self.transport
+        transport.unregisterProducer()
+        transport.registerProducer(self, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._apply(self.cycle.receive_data(data))
+        self._wake_receiver()
+        if self.cycle.backlogged and not self._reading_paused:
+            self._set_reading(False)
+        self._check_pong()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self._connection_gone()
+
+    # -- IPushProducer (called by Twisted) --------------------------------------
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    def stopProducing(self) -> None:
+        self._connection_gone()
+
+    # -- endings --------------------------------------------------------------
+
+    def _lost_before_upgrade(self, reason: Failure) -> None:
+        """``notifyFinish`` failed: the connection dropped while still HTTP."""
+        self._connection_gone()
+
+    def _connection_gone(self) -> None:
+        if not self._connected:
+            return
+        self._connected = False
+        self.cycle.connection_lost()
+        for timer in (self._ping_timer, self._pong_timer, self._teardown_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._pong_timer = self._teardown_timer = None
+        self._wake_receiver()
+        self.resumeProducing()
+        task = self.task
+        if task is not None and not task.done() and self._grace_timer is None:
+            # Give the app time to see websocket.disconnect, then cancel it.
+            self._grace_timer = self._loop.call_later(self._owner.resource.disconnect_grace, task.cancel)
+
+    def _app_done(self, task: asyncio.Task[None]) -> None:
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
+        if task.cancelled():
+            actions = self.cycle.app_failed()
+        elif (exc := task.exception()) is not None:
+            if not (isinstance(exc, ClientDisconnected) and self.cycle.phase is Phase.CLOSED):
+                _log.failure(
+                    "Exception in ASGI application for WebSocket {uri}",
+                    failure=Failure(exc, type(exc), exc.__traceback__),
+                    uri=self._uri,
+                )
+            actions = self.cycle.app_failed()
+        else:
+            if self.cycle.phase is Phase.HANDSHAKE:
+                _log.error("ASGI app returned without accepting or refusing WebSocket {uri}", uri=self._uri)
+            actions = self.cycle.app_returned()
+        self._apply(actions)
+        self._owner.session_done(self)
+
+    @property
+    def _uri(self) -> str:
+        return bytes(self.scope.get("raw_path") or b"").decode("latin-1")
+
+
+__all__ = ["CLOSE_TIMEOUT", "WebSocketSession", "WebSockets", "is_websocket_upgrade"]
