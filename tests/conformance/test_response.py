@@ -1,0 +1,146 @@
+"""Checklist §3.3-3.5 and 3.8, assertions 26-37, 58, 59: what reaches the wire.
+
+All over raw sockets: order, duplicates, framing and stray bytes are exactly
+what httpx would hide.  Each test ends by proving the connection is still
+in a sane state: a second request on it gets a clean response (or the
+connection is closed, where the framing requires it).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conformance.fronts import Front
+from tests.conformance.rawhttp import Connection, Response
+from tests.conformance.script import Step, body, gate, probe_headers, receive_body, send, start
+
+READ = receive_body()
+
+
+def exchange(front: Front, rid: str, *steps: Step, method: str = "GET", version: str = "HTTP/1.1") -> Response:
+    """One request scripted with ``steps``, on a fresh connection that is then checked for reuse."""
+    with Connection(front) as conn:
+        conn.request(method, f"/{rid}", probe_headers(rid, READ, *steps), version=version)
+        response = conn.read_response(method)
+        if version == "HTTP/1.1" and response.framing != "close" and response.value("connection") != b"close":
+            assert_reusable(conn)
+    return response
+
+
+def assert_reusable(conn: Connection) -> None:
+    """Nothing stray after the response, and the next request on the connection is answered cleanly."""
+    conn.request("GET", "/next", probe_headers("next", READ, start(200, [(b"content-length", b"2")]), body(b"ok")))
+    response = conn.read_response()
+    assert (response.status, response.body) == (200, b"ok")
+    assert conn.leftover == b""
+
+
+def test_status_header_and_body(front: Front) -> None:
+    """26: status 201, the app's content-type and body 'hi'."""
+    response = exchange(front, "r26", start(201, [(b"content-type", b"text/plain")]), body(b"hi"))
+    assert response.status == 201
+    assert response.value("content-type") == b"text/plain"
+    assert response.body == b"hi"
+
+
+def test_response_header_order_and_duplicates(front: Front) -> None:
+    """27, 28: x-a 1 and 3 stay separate lines in order; two Set-Cookie lines are never joined."""
+    headers = [(b"x-a", b"1"), (b"x-b", b"2"), (b"x-a", b"3"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+    response = exchange(front, "r27", start(200, headers), body(b""))
+    assert response.values("x-a") == [b"1", b"3"]
+    assert response.values("x-b") == [b"2"]
+    assert response.values("set-cookie") == [b"a=1", b"b=2"]
+
+
+def test_defaults_for_headers_and_body(front: Front) -> None:
+    """29: start without ``headers`` and body without ``body`` make a valid empty response."""
+    response = exchange(
+        front, "r29", send({"type": "http.response.start", "status": 202}), send({"type": "http.response.body"})
+    )
+    assert response.status == 202
+    assert response.body == b""
+    assert response.complete
+
+
+def test_body_in_pieces(front: Front) -> None:
+    """30: 'a', 'b' (more_body) then 'c' (final) arrive as 'abc', complete."""
+    response = exchange(front, "r30", start(200), body(b"a", more=True), body(b"b", more=True), body(b"c"))
+    assert response.body == b"abc"
+    assert response.complete
+
+
+def test_http11_without_content_length_is_framed(front: Front) -> None:
+    """31: no content-length on HTTP/1.1: a complete body, chunked (keeps the connection) or close-delimited."""
+    response = exchange(front, "r31", start(200), body(b"part1-", more=True), body(b"part2"))
+    assert response.body == b"part1-part2"
+    assert response.complete
+    assert response.framing in ("chunked", "close")
+
+
+def test_http10_is_never_chunked(front: Front) -> None:
+    """32: an HTTP/1.0 client gets no chunked encoding: the body is close-delimited (or length-framed) and intact."""
+    response = exchange(front, "r32", start(200), body(b"part1-", more=True), body(b"part2"), version="HTTP/1.0")
+    assert response.values("transfer-encoding") == []
+    assert response.framing in ("close", "length")
+    assert response.body == b"part1-part2"
+
+
+def test_app_transfer_encoding_is_ignored(front: Front) -> None:
+    """33: the app's transfer-encoding is ignored: exactly one framing on the wire, body 'hello'."""
+    headers = [(b"transfer-encoding", b"chunked"), (b"content-length", b"5")]
+    response = exchange(front, "r33", start(200, headers), body(b"hello"))
+    framings = len(response.values("transfer-encoding")) + len(response.values("content-length"))
+    assert framings == 1, response.headers
+    assert response.body == b"hello"
+
+
+def test_content_length_from_the_app(front: Front) -> None:
+    """34: content-length 5 and 'hello': Content-Length: 5 and no Transfer-Encoding."""
+    response = exchange(front, "r34", start(200, [(b"content-length", b"5")]), body(b"hello"))
+    assert response.values("content-length") == [b"5"]
+    assert response.values("transfer-encoding") == []
+    assert response.body == b"hello"
+
+
+def test_streamed_chunk_is_flushed_before_send_returns(front: Front) -> None:
+    """35: a more_body chunk reaches the client while the app waits on a gate after sending it."""
+    steps = [READ, start(200), body(b"early", more=True), gate("g35"), body(b"late")]
+    with Connection(front) as conn:
+        conn.request("GET", "/r35", probe_headers("r35", *steps))
+        head = conn.read_head()
+        assert head.status == 200
+        conn.wait_for_bytes(b"early")  # the chunk framing around it is not the point here
+        assert front.record("r35")["waiting"] == "g35"
+        front.release("g35")
+
+
+def test_messages_after_the_response_are_ignored(front: Front) -> None:
+    """36: a body sent after the response completed puts nothing on the wire; the connection still works."""
+    steps = [READ, start(200, [(b"content-length", b"2")]), body(b"ok"), body(b"EXTRA", catch=True)]
+    with Connection(front) as conn:
+        conn.request("GET", "/r36", probe_headers("r36", *steps))
+        response = conn.read_response()
+        assert (response.status, response.body) == (200, b"ok")
+        front.wait_done("r36")  # the extra body has been sent (and ignored, or refused)
+        assert_reusable(conn)
+
+
+def test_no_content_type_is_added(front: Front) -> None:
+    """37: a response without content-type gets none from the server (Twisted would add text/html)."""
+    response = exchange(front, "r37", start(200, [(b"content-length", b"2")]), body(b"ok"))
+    assert response.values("content-type") == []
+
+
+def test_head_keeps_content_length_and_drops_the_body(front: Front) -> None:
+    """58: HEAD with the app sending 'hello' and content-length 5: Content-Length: 5, no body, connection reusable."""
+    response = exchange(front, "r58", start(200, [(b"content-length", b"5")]), body(b"hello"), method="HEAD")
+    assert response.status == 200
+    assert response.values("content-length") == [b"5"]
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_body_for_204_and_304(front: Front, status: int) -> None:
+    """59: 204 and 304 never carry body bytes, whatever the app sends."""
+    response = exchange(front, f"r59-{status}", start(status), body(b"not allowed"))
+    assert response.status == status
+    assert response.body == b""
