@@ -1,6 +1,6 @@
 """What ``--sides`` names: for each side, the server it is on, its URL prefix and its ``/stats`` key.
 
-``twisted``, ``asgi`` and ``wsgi`` are the hybrid site's sides on the server at ``--url``.
+The hybrid site's sides (``app.sides``: ``twisted``, ``asgi``, ``wsgi``) are on the server at ``--url``.
 ``hypercorn`` is the asyncio side once more, served by Hypercorn without the bridge at
 ``--hypercorn-url`` (``hybrid serve --server hypercorn``): the pure-asyncio reference for the
 bridged ``asgi`` side. Its counters are that server's ``asgi`` entry.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from app.sides import SIDES
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,9 @@ class Target:
         return f"{self.server}{self.prefix}/{endpoint}?delay={delay:g}"
 
 
-#: name: (label, on the hypercorn server?, prefix, stats key)
-_KNOWN = {
-    "twisted": ("callbacks", False, "/twisted", "twisted"),
-    "asgi": ("coroutines, bridged", False, "/asgi", "asgi"),
-    "wsgi": ("threads", False, "/wsgi", "wsgi"),
-    "hypercorn": ("coroutines, Hypercorn", True, "/asgi", "asgi"),
-}
-KNOWN_SIDES = tuple(_KNOWN)
+#: The extra side: the site's asyncio side, served by Hypercorn without the bridge.
+HYPERCORN = "hypercorn"
+KNOWN_SIDES = (*SIDES, HYPERCORN)
 
 
 def parse_sides(text: str) -> list[str]:
@@ -45,7 +42,7 @@ def parse_sides(text: str) -> list[str]:
     if not names:
         raise ValueError("no side given")
     for name in names:
-        if name not in _KNOWN:
+        if name not in KNOWN_SIDES:
             raise ValueError(f"unknown side {name!r} (known sides: {', '.join(KNOWN_SIDES)})")
     if len(set(names)) != len(names):
         raise ValueError(f"a side is named twice in {text!r}")
@@ -62,8 +59,11 @@ def parse_base_url(text: str) -> str:
 
 def resolve(names: list[str], url: str, hypercorn_url: str) -> list[Target]:
     """The targets for side names already checked by ``parse_sides``."""
-    targets = []
-    for name in names:
-        label, on_hypercorn, prefix, key = _KNOWN[name]
-        targets.append(Target(name, label, hypercorn_url if on_hypercorn else url, prefix, key))
-    return targets
+    return [_target(name, url, hypercorn_url) for name in names]
+
+
+def _target(name: str, url: str, hypercorn_url: str) -> Target:
+    # A side's name is both its URL prefix and its key in /stats (app.sides).
+    if name == HYPERCORN:
+        return Target(name, "asyncio on Hypercorn", hypercorn_url, "/asgi", "asgi")
+    return Target(name, SIDES[name].label, url, f"/{name}", name)
