@@ -132,5 +132,7 @@ def _describe(target: object) -> str:
         except (TypeError, ValueError):
             pass
         else:
-            return f"{'an async' if _is_async(target) else 'a'} callable with signature {signature}"
+            bare = [p.replace(annotation=p.empty) for p in signature.parameters.values()]
+            parameters = signature.replace(parameters=bare, return_annotation=signature.empty)
+            return f"{'an async' if _is_async(target) else 'a'} callable taking {parameters}"
     return f"an object of type {type(target).__module__}.{type(target).__qualname__}"
