@@ -7,6 +7,7 @@ function running it. Adding one is one more entry in ``COMMANDS``.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     install_reactor()
     options = ServeOptions.from_namespace(args)
+    if args.workers is not None:
+        if args.server == "hypercorn":
+            print("hybrid serve: error: --workers is not supported with --server hypercorn yet", file=sys.stderr)
+            return 2
+        from app.workers import supervise
+
+        return supervise(options.listen, args.workers, args.argv)
     if args.server == "hypercorn":
         from app.hypercorn_front import run as run_under_hypercorn
 
@@ -49,6 +57,13 @@ def _add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default="twisted",
         help="the front: Twisted's Site (default), or Hypercorn with the native resources "
         "served through bridge.TwistedResourceApp",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N worker processes sharing the listening sockets, under a supervisor that "
+        "restarts them and forwards SIGTERM (default: serve in this one process)",
     )
 
 
@@ -107,5 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for --workers
     run: Callable[[argparse.Namespace], int] = args.run
     return run(args)

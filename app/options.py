@@ -7,6 +7,8 @@ field of the same name in ``ServeOptions``.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from app.mounts import MountSpec
@@ -23,6 +25,7 @@ class ServeOptions:
     delay: float
     mount: list[MountSpec]
     wsgi_threads: int | None = None
+    trusted_proxy: Sequence[str] = ()
 
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> ServeOptions:
@@ -66,6 +69,25 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="size of the reactor's thread pool, which runs the WSGI side and mounted WSGI apps: at most N "
         "WSGI requests run at once, the others wait for a thread (default: Twisted's, 10)",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_network,
+        default=[],
+        metavar="ADDRESS",
+        help="believe X-Forwarded-For/-Proto/-Host and Forwarded from this peer address or network "
+        "(e.g. 127.0.0.1, 10.0.0.0/8, or * for any); repeatable; they then set the ASGI scope's "
+        "client, scheme and server (default: trust no one)",
+    )
+
+
+def _network(text: str) -> str:
+    try:
+        if text != "*":
+            ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address, a network (10.0.0.0/8) or *") from None
+    return text
 
 
 def _delay(text: str) -> float:

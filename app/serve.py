@@ -37,6 +37,7 @@ from app.mounts import Kind, Mount, MountError, load
 from app.options import ServeOptions
 from app.site import build_site
 from app.thread_pool import DrainThreadPool
+from app.worker import join_pool
 from bridge import ASGIResource, LifespanService, StreamingSite
 
 _log = Logger(namespace="hybrid")
@@ -127,7 +128,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     def serve_asgi(app: Any) -> ASGIResource:
         lifespan = LifespanService(app)
         lifespans.append(lifespan)
-        resource = ASGIResource(app, state=lifespan.state)
+        resource = ASGIResource(app, state=lifespan.state, trusted_proxies=options.trusted_proxy)
         lifespan.add_drain(resource.wait_idle)
         return resource
 
@@ -154,7 +155,9 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     for lifespan in lifespans:
         lifespan.setServiceParent(parent)
         parent = lifespan
-    Listeners(reactor, endpoints, StreamingSite(root), on_failure).setServiceParent(parent)
+    http_site = StreamingSite(root)
+    Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(parent)
+    join_pool(http_site, top, reactor)  # --workers: X-Worker, pooled /stats; else nothing
     return top
 
 
