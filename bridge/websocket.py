@@ -293,6 +293,8 @@ class WebSocketSession:
             self._request.unregisterProducer()
             self._channel.loseConnection()
         else:
+            # A TLS transport postpones its shutdown while a producer is registered.
+            self.transport.unregisterProducer()  # type: ignore[attr-defined]
             self.transport.loseConnection()
         self._arm_teardown()
 
