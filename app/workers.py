@@ -41,7 +41,7 @@ from twisted.internet.endpoints import (
     UNIXServerEndpoint,
     serverFromString,
 )
-from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.error import ProcessTerminated
 from twisted.internet.interfaces import IDelayedCall, IListeningPort, IProcessTransport
 from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
@@ -153,6 +153,14 @@ class _WorkerProtocol(ProcessProtocol):
         self._pool.worker_ended(self._id, reason)
 
 
+def _how_it_ended(reason: Failure) -> str:
+    if reason.check(ProcessTerminated):
+        if reason.value.signal is not None:
+            return f"was killed by signal {reason.value.signal}"
+        return f"exited with status {reason.value.exitCode}"
+    return "exited normally"
+
+
 class WorkerPool(Service):
     """Keeps ``count`` workers running on the shared ``ports`` while the service runs.
 
@@ -213,7 +221,7 @@ class WorkerPool(Service):
         """A worker exited: restart it while running, or count it out while stopping."""
         del self._processes[worker_id]
         pid = self._pids.pop(worker_id)
-        how = "exited normally" if reason.check(ProcessDone) else reason.getErrorMessage()
+        how = _how_it_ended(reason)
         if not self.running:
             _log.info("worker {id} (pid {pid}) {how}", id=worker_id, pid=pid, how=how)
             if not self._processes:
@@ -299,7 +307,7 @@ def supervise(listen: Sequence[str], count: int, serve_argv: Sequence[str]) -> i
     pool = WorkerPool(reactor, ports, argv, env, count, stop_unservable)
     kind = type(reactor)
     _log.info(
-        "hybrid serving on {addresses} with {reactor}: supervisor of {count} workers",
+        "hybrid serving on {addresses} with {reactor} (supervisor of {count} workers)",
         addresses=" ".join(_address(p) for p in ports),
         reactor=f"{kind.__module__}.{kind.__qualname__}",
         count=count,

@@ -60,7 +60,9 @@ class HybridProcess:
 
 
 @contextmanager
-def running(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path = REPO) -> Iterator[HybridProcess]:
+def running(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path = REPO, pass_fds: Sequence[int] = ()
+) -> Iterator[HybridProcess]:
     """Run ``argv`` until the block ends; yields once it logged its addresses and is healthy."""
     fd, name = tempfile.mkstemp(prefix="hybrid-", suffix=".log")
     log = Path(name)
@@ -72,6 +74,7 @@ def running(argv: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path
             cwd=cwd,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             start_new_session=True,
+            pass_fds=pass_fds,
         )
     try:
         found: list[re.Match[str]] = []
