@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,11 +32,14 @@ from app.tutorial import BODY, HTML, STREAM_STEPS, TEXT, DelayError, parse_delay
 Wait = Callable[[], Awaitable[None]]
 
 
-def create_app(stats: SideStats, clock: IReactorTime, default_delay: float) -> Starlette:
+def create_app(
+    stats: SideStats, clock: IReactorTime, default_delay: float, extra_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
     """The Starlette app served at ``/asgi``.
 
     ``clock`` is the Twisted reactor the ``/await-twisted`` endpoint schedules on; it must run on
-    the same asyncio loop as the app (Twisted's asyncio reactor).
+    the same asyncio loop as the app (Twisted's asyncio reactor). ``extra_routes`` come after the
+    tutorial's (``app.site`` adds the ``/live`` counters feed of ``app.live``).
     """
 
     @asynccontextmanager
@@ -48,6 +51,7 @@ def create_app(stats: SideStats, clock: IReactorTime, default_delay: float) -> S
         Route("/delayed", endpoints.delayed),
         Route("/stream", endpoints.stream),
         Route("/await-twisted", endpoints.await_twisted),
+        *extra_routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -18,6 +18,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.wsgi import WSGIResource
 
 from app.asgi_app import create_app
+from app.live import live_route
 from app.native import AsyncioDelayedResource, DelayedResource, StreamingResource
 from app.pages import HealthResource, IndexResource, StatsResource
 from app.sides import SIDES
@@ -66,7 +67,7 @@ def build_site(reactor: IReactorTime, delay: float = DEFAULT_DELAY) -> HybridSit
     native.putChild(b"delayed", DelayedResource(reactor, stats["twisted"], delay))
     native.putChild(b"stream", StreamingResource(reactor, stats["twisted"], delay))
     native.putChild(b"await-asyncio", AsyncioDelayedResource(reactor, stats["twisted"], delay))
-    asgi_app = create_app(stats["asgi"], reactor, delay)
+    asgi_app = create_app(stats["asgi"], reactor, delay, extra_routes=[live_route(stats)])
     threads = IReactorThreads(reactor)  # the WSGI side runs on the reactor's thread pool
     wsgi = WSGIResource(threads, threads.getThreadPool(), TutorialWSGIApp(stats["wsgi"], threads, delay))
     return HybridSite(stats=stats, native=native, wsgi=wsgi, asgi_app=asgi_app)
