@@ -21,7 +21,7 @@ PANELS = [
 def _colour(server: str) -> str:
     if server == REFERENCE:
         return "#555555"
-    if server.startswith(("bridge", "twisted-hybrid", "reverse")):
+    if server.startswith(("bridge", "reverse")):
         return "#d95f02"
     if server.startswith("twisted"):
         return "#7570b3"
@@ -35,27 +35,30 @@ def draw(results: Results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [p for p in PANELS if results.cells.get(p[0])]
-    figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 + 0.32 * 18 * len(panels) / 2), squeeze=False)
-    for axis, (workload, key, title) in zip(axes[:, 0], panels, strict=True):
-        rows = []
+    rows = (len(panels) + 1) // 2
+    figure, axes = plt.subplots(rows, 2, figsize=(15, 1.2 + 3.6 * rows), squeeze=False)
+    for axis, (workload, key, title) in zip(axes.flat, panels, strict=False):
+        bars = []
         for server, cell in results.cells[workload].items():
             values = [run[key] for run in cell.runs if key in run]
             if values:
-                rows.append((server, statistics.median(values), min(values), max(values)))
-        rows.sort(key=lambda row: row[1])
-        names = [row[0] for row in rows]
-        medians = [row[1] for row in rows]
-        spread = [[row[1] - row[2] for row in rows], [row[3] - row[1] for row in rows]]
-        axis.barh(names, medians, xerr=spread, color=[_colour(n) for n in names], capsize=2)
+                bars.append((server, statistics.median(values), min(values), max(values)))
+        bars.sort(key=lambda bar: bar[1])
+        names = [bar[0] for bar in bars]
+        spread = [[bar[1] - bar[2] for bar in bars], [bar[3] - bar[1] for bar in bars]]
+        axis.barh(names, [bar[1] for bar in bars], xerr=spread, capsize=2, color=[_colour(name) for name in names])
         axis.set_title(title, fontsize=10, loc="left")
         axis.tick_params(labelsize=8)
         axis.grid(axis="x", alpha=0.3)
+    for axis in axes.flat[len(panels) :]:
+        axis.set_visible(False)
     figure.suptitle(
-        f"{results.profile} run, medians of {results.reps} (bars: min-max); orange = ours, "
-        f"grey = reference ({REFERENCE}), purple = native Twisted, green = peers",
-        fontsize=9,
+        f"{results.profile} run: medians of {results.reps} runs, bars show min-max. Orange: ours "
+        f"(bridge, reverse adapter); purple: native Twisted; grey: the reference ({REFERENCE}); "
+        "green: other servers",
+        fontsize=10,
     )
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
     plt.close(figure)

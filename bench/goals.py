@@ -23,6 +23,13 @@ class Goal:
     at_least: float | None = None
     at_most: float | None = None
     worst: bool = False
+    unit: str = ""
+
+    def show(self, value: float) -> str:
+        """A ratio as ``0.85x``; an absolute figure with its unit."""
+        if self.versus:
+            return f"{value:.2f}x"
+        return f"{value:,.{0 if abs(value) >= 100 or value == int(value) else 1}f}{self.unit}"
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,36 @@ GOALS = [
         "twisted-uvloop",
         "twisted-epoll",
     ),
-    Goal("W2: native side, zero errors", "W2", "errors", "twisted-hybrid", at_most=0, worst=True),
-    Goal("W2: native side, zero time-outs", "W2", "timeouts", "twisted-hybrid", at_most=0, worst=True),
-    Goal("W2: bridge side, zero errors", "W2", "errors", "bridge-starlette", at_most=0, worst=True),
-    Goal("W2: bridge side, zero time-outs", "W2", "timeouts", "bridge-starlette", at_most=0, worst=True),
-    Goal("W2: native side p99 within delay + 250 ms", "W2", "p99_over_delay_ms", "twisted-hybrid", at_most=250),
-    Goal("W2: bridge side p99 within delay + 250 ms", "W2", "p99_over_delay_ms", "bridge-starlette", at_most=250),
+    Goal("W2: native side, zero errors", "W2", "errors", "twisted-hybrid", at_most=0, worst=True, unit=" errors"),
+    Goal(
+        "W2: native side, zero time-outs", "W2", "timeouts", "twisted-hybrid", at_most=0, worst=True, unit=" time-outs"
+    ),
+    Goal("W2: bridge side, zero errors", "W2", "errors", "bridge-starlette", at_most=0, worst=True, unit=" errors"),
+    Goal(
+        "W2: bridge side, zero time-outs",
+        "W2",
+        "timeouts",
+        "bridge-starlette",
+        at_most=0,
+        worst=True,
+        unit=" time-outs",
+    ),
+    Goal(
+        "W2: native side p99 within delay + 250 ms",
+        "W2",
+        "p99_over_delay_ms",
+        "twisted-hybrid",
+        at_most=250,
+        unit=" ms over the delay",
+    ),
+    Goal(
+        "W2: bridge side p99 within delay + 250 ms",
+        "W2",
+        "p99_over_delay_ms",
+        "bridge-starlette",
+        at_most=250,
+        unit=" ms over the delay",
+    ),
     Goal(
         "W2: bridge CPU per request <= 1.3 x native",
         "W2",
@@ -118,14 +149,22 @@ GOALS = [
         "twisted-hybrid",
         at_least=0.9,
     ),
-    Goal("W3: bridge slow reader RSS growth < 20 MB", "W3-slow", "rss_growth_mb", "bridge-starlette", at_most=20),
-    Goal("W4: bridge upload RSS growth < 20 MB", "W4", "rss_growth_mb", "bridge-starlette", at_most=20),
+    Goal(
+        "W3: bridge slow reader RSS growth < 20 MB",
+        "W3-slow",
+        "rss_growth_mb",
+        "bridge-starlette",
+        at_most=20,
+        unit=" MB",
+    ),
+    Goal("W4: bridge upload RSS growth < 20 MB", "W4", "rss_growth_mb", "bridge-starlette", at_most=20, unit=" MB"),
     Goal(
         "W4: first chunk reaches the app within 50 ms of the headers",
         "W4",
         "first_chunk_ms",
         "bridge-starlette",
         at_most=50,
+        unit=" ms",
     ),
     Goal(
         "W5: bridge + Starlette >= 1.5 x Daphne + Starlette",
@@ -178,8 +217,12 @@ def judge(goal: Goal, results: Results) -> Verdict:
         note = "met" if met else f"missed by {(1 - value / goal.at_least) * 100:.0f}%"
     elif goal.at_most is not None:
         met = value <= goal.at_most
-        over = value - goal.at_most
-        note = "met" if met else f"missed: {over:.3g} over the bound"
+        if met:
+            note = "met"
+        elif goal.versus:
+            note = f"missed by {(value / goal.at_most - 1) * 100:.0f}%"
+        else:
+            note = f"missed: bound {goal.show(goal.at_most)}"
     else:
         return Verdict(goal, value, None, "for context")
     return Verdict(goal, value, met, note)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -145,3 +146,44 @@ def peak_rss_bytes(pid: int) -> int:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1]) * 1024
     return total
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores spent running tasks since boot (/proc/stat user, nice, system, steal).
+
+    Interrupt time is left out: it is mostly this run's own loopback traffic, which the kernel
+    does not charge to any process.
+    """
+    user, nice, system, _idle, _iowait, _irq, _softirq, steal = (
+        int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + steal) / _TICKS
+
+
+def _own_and_children() -> float:
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+class ForeignLoad:
+    """CPU that processes outside this run used while a measurement ran.
+
+    The machine is shared: whatever else runs steals time from the pinned server or client. The
+    busy time of the whole machine minus the server's, the harness's and its finished clients'
+    is that stolen time, reported as a percentage of one core.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.started = time.monotonic()
+        self.busy = _machine_busy()
+        self.ours = _own_and_children() + cpu_seconds(server_pid)
+
+    def percent(self) -> float:
+        elapsed = time.monotonic() - self.started
+        ours = _own_and_children() + cpu_seconds(self.server_pid) - self.ours
+        foreign = _machine_busy() - self.busy - ours
+        return max(0.0, foreign) * 100 / elapsed if elapsed else 0.0

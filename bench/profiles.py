@@ -33,6 +33,8 @@ class Profile:
     ws_message: int
     ws_warmup: float
     ws_seconds: float
+    # a run disturbed by other processes is measured again at most this many times
+    disturbed_retries: int
     # the whole run stops starting new measurements after this long
     budget_seconds: float
 
@@ -54,6 +56,7 @@ FULL = Profile(
     ws_message=64,
     ws_warmup=1.0,
     ws_seconds=3.0,
+    disturbed_retries=2,
     budget_seconds=30 * 60,
 )
 
@@ -74,6 +77,7 @@ QUICK = Profile(
     ws_message=64,
     ws_warmup=0.5,
     ws_seconds=1.5,
+    disturbed_retries=0,
     budget_seconds=5 * 60,
 )
 

@@ -13,13 +13,15 @@ import time
 from bench import goals
 from bench.goals import figure
 from bench.lineup import REFERENCE, SERVERS
-from bench.runner import ORDER, WORKLOADS, Results
+from bench.runner import DISTURBED_PCT, ORDER, WORKLOADS, Results
 from bench.workloads import download
 from bench.workloads.common import Column
 
+FOREIGN = Column("foreign_cpu_pct", "other load, % of a core", 0, higher=False)
+
 
 def _tables() -> dict[str, tuple[str, list[Column]]]:
-    tables = {name: (module.TITLE, module.COLUMNS) for name, module in WORKLOADS.items()}
+    tables = {name: (module.TITLE, [*module.COLUMNS, FOREIGN]) for name, module in WORKLOADS.items()}
     tables["W3-slow"] = (download.SLOW_TITLE, download.SLOW_COLUMNS)
     return tables
 
@@ -68,7 +70,11 @@ def _workload_table(results: Results, workload: str, title: str, columns: list[C
             mine = figure(results, workload, server, column.key)
             base = figure(results, workload, REFERENCE, column.key)
             row.append(f"{mine / base:.2f}" if mine is not None and base else "-")
-        row.append(f"{len(cell.runs)}" + (f", {len(cell.errors)} failed" if cell.errors else ""))
+        row.append(
+            f"{len(cell.runs)}"
+            + (f", {len(cell.errors)} failed" if cell.errors else "")
+            + (f", {cell.disturbed} redone" if cell.disturbed else "")
+        )
         lines.append("| " + " | ".join(row) + " |")
     failures = [(server, error) for server, cell in cells.items() for error in cell.errors]
     if failures:
@@ -84,9 +90,7 @@ def _summary(results: Results) -> list[str]:
         if verdict.value is None:
             lines.append(f"- {goal.text}: {verdict.note}.")
             continue
-        shown = f"{verdict.value:.2f}" + ("x" if goal.versus else "")
-        status = {True: "met", False: verdict.note, None: verdict.note}[verdict.met]
-        lines.append(f"- {goal.text}: **{shown}** ({status}).")
+        lines.append(f"- {goal.text}: **{goal.show(verdict.value)}** ({verdict.note}).")
     return [*lines, ""]
 
 
@@ -118,6 +122,11 @@ def render(results: Results) -> str:
         "- Server CPU comes from `/proc/PID/stat` (user + system) read around the measured "
         "part; memory from `/proc/PID/statm` (idle) and the kernel's peak RSS (`VmHWM`, reset "
         "through `/proc/PID/clear_refs` just before the workload).",
+        "- The machine is shared with other work. Each run notes how much CPU processes outside "
+        'the run used meanwhile ("other load": machine busy time minus the server\'s, the '
+        "harness's and its clients'); a run that saw more than "
+        f"{DISTURBED_PCT:.0f}% of a core is measured again (at most {results.retries} times; "
+        '"redone" in the runs column).',
         "- W2 completion ratio: sum over connections of completed requests x delay, divided by "
         "the sum of each connection's busy time (1.0 = a server that adds nothing to the delay).",
         "",
