@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.web.resource import IResource, Resource
-from twisted.web.wsgi import WSGIResource
 
 from app.asgi_app import create_app
 from app.live import live_route
@@ -24,7 +23,7 @@ from app.pages import HealthResource, IndexResource, StatsResource
 from app.sides import SIDES
 from app.stats import Stats
 from app.tutorial import DEFAULT_DELAY
-from app.wsgi_app import TutorialWSGIApp
+from app.wsgi_app import wsgi_side
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,5 @@ def build_site(reactor: IReactorTime, delay: float = DEFAULT_DELAY) -> HybridSit
     native.putChild(b"stream", StreamingResource(reactor, stats["twisted"], delay))
     native.putChild(b"await-asyncio", AsyncioDelayedResource(reactor, stats["twisted"], delay))
     asgi_app = create_app(stats["asgi"], reactor, delay, extra_routes=[live_route(stats)])
-    threads = IReactorThreads(reactor)  # the WSGI side runs on the reactor's thread pool
-    wsgi = WSGIResource(threads, threads.getThreadPool(), TutorialWSGIApp(stats["wsgi"], threads, delay))
+    wsgi = wsgi_side(IReactorThreads(reactor), stats["wsgi"], delay)  # on the reactor's thread pool
     return HybridSite(stats=stats, native=native, wsgi=wsgi, asgi_app=asgi_app)

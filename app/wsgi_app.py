@@ -19,6 +19,12 @@ The counters are not thread-safe (the other sides only touch them on the reactor
 worker threads marshal every update to the reactor: ``begin`` with ``blockingCallFromThread``
 (the request is counted in flight before its thread sleeps) and the outcome with
 ``callFromThread``. No lock, and ``/stats`` reads consistent numbers.
+
+Deciding the outcome needs one fact only Twisted has: whether a client that left had received the
+whole response. ``WSGIResource`` finishes a request in a later reactor turn than its last write,
+so a client may close its connection after the last byte of a Content-Length response and before
+``finish()``; it got everything. ``wsgi_side`` therefore adds the Twisted request to each environ
+(a server extension, ``REQUEST_KEY``), which the app reads on the reactor thread only.
 """
 
 from __future__ import annotations
@@ -28,14 +34,48 @@ from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.interfaces import IReactorFromThreads, IReactorThreads
 from twisted.internet.threads import blockingCallFromThread
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Request
+from twisted.web.wsgi import WSGIResource
 
-from app.stats import SideStats
+from app.stats import SideStats, Tracker
 from app.tutorial import BODY, HTML, TEXT, DelayError, parse_delay, stream_parts
 
 #: An endpoint answers after validation: it calls ``start_response`` and yields the body.
 Endpoint = Callable[[float, StartResponse], Iterator[bytes]]
+
+#: The environ key holding the ``twisted.web`` request a call serves (set by ``wsgi_side``).
+REQUEST_KEY = "hybrid.twisted_request"
+
+
+def wsgi_side(reactor: IReactorThreads, stats: SideStats, default_delay: float) -> IResource:
+    """The ``/wsgi`` side: ``TutorialWSGIApp`` in Twisted's ``WSGIResource``, on the reactor's pool."""
+    return _PassRequest(reactor, TutorialWSGIApp(stats, reactor, default_delay))
+
+
+class _PassRequest(Resource):
+    """Serves a WSGI app through ``WSGIResource``, with the Twisted request in its environ.
+
+    ``WSGIResource`` builds the environ itself, so each request gets its own small wrapper of the
+    app (and its own ``WSGIResource``: three attributes, nothing else).
+    """
+
+    isLeaf = True
+
+    def __init__(self, reactor: IReactorThreads, app: TutorialWSGIApp) -> None:
+        super().__init__()
+        self._reactor = reactor
+        self._app = app
+
+    def render(self, request: Request) -> int:
+        def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+            environ[REQUEST_KEY] = request
+            return self._app(environ, start_response)
+
+        done: int = WSGIResource(self._reactor, self._reactor.getThreadPool(), application).render(request)
+        return done  # NOT_DONE_YET: the app's thread finishes the request
 
 
 def _delayed(delay: float, start_response: StartResponse) -> Iterator[bytes]:
@@ -61,7 +101,8 @@ def _stream(delay: float, start_response: StartResponse) -> Iterator[bytes]:
 class TutorialWSGIApp:
     """The WSGI application served at ``/wsgi``: ``/delayed`` and ``/stream``.
 
-    Runs in worker threads only: it waits for the reactor thread to count each request.
+    Runs in worker threads only (it waits for the reactor thread to count each request), served
+    by ``wsgi_side``, which puts the Twisted request in the environ.
     """
 
     def __init__(self, stats: SideStats, reactor: IReactorFromThreads, default_delay: float) -> None:
@@ -81,21 +122,42 @@ class TutorialWSGIApp:
             delay = parse_delay(query.get("delay", []), self._default_delay)
         except DelayError as e:
             return _plain(start_response, "400 Bad Request", str(e))
-        return self._counted(endpoint(delay, start_response))
+        return self._counted(environ[REQUEST_KEY], endpoint(delay, start_response))
 
-    def _counted(self, body: Iterator[bytes]) -> Iterator[bytes]:
-        """Count the response in flight until it is exhausted (completed) or closed early (abandoned).
+    def _counted(self, request: Request, body: Iterator[bytes]) -> Iterator[bytes]:
+        """Count the response in flight until its thread is done with it, then settle the outcome.
 
-        ``WSGIResource`` closes it early when the client has gone: after each chunk it checks
-        whether the request is finished, and stops iterating.
+        ``WSGIResource`` closes the body early when the client has gone: after each chunk it
+        checks whether the request is finished, and stops iterating.
         """
         tracker = blockingCallFromThread(self._reactor, self._stats.begin)
-        outcome = tracker.abandon
+        exhausted = False
         try:
             yield from body
-            outcome = tracker.complete
+            exhausted = True
         finally:
-            self._reactor.callFromThread(outcome)
+            self._reactor.callFromThread(_settle, tracker, request, exhausted)
+
+
+def _settle(tracker: Tracker, request: Request, exhausted: bool) -> None:
+    """On the reactor thread: completed, or abandoned?
+
+    Exhausted: ``WSGIResource`` asked for more after the last chunk, so the client was there when
+    it was written. Closed early: the client had gone by the last chunk, but may have received
+    all of a Content-Length response (or the headers, all a HEAD gets) before leaving.
+    """
+    if exhausted or _delivered(request):
+        tracker.complete()
+    else:
+        tracker.abandon()
+
+
+def _delivered(request: Request) -> bool:
+    """Whether Twisted wrote the whole response before the client left (writes after are dropped)."""
+    length = request.responseHeaders.getRawHeaders(b"content-length")
+    if not request.startedWriting or length is None:
+        return False
+    return request.method == b"HEAD" or request.sentLength == int(length[0])
 
 
 def _plain(
