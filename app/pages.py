@@ -19,30 +19,38 @@ _INDEX = f"""<!doctype html>
 <title>hybrid: Twisted and asyncio on one loop</title>
 </head>
 <body>
-<h1>One process, one event loop, two concurrency models</h1>
+<h1>One process, one event loop, three concurrency models</h1>
 <p>Both sides serve the Twisted Web tutorial's delayed response: the request waits
 <code>delay</code> seconds (default {DEFAULT_DELAY:g}; add <code>?delay=0.5</code>, at most
 {MAX_DELAY:g}), then gets <em>Sorry to keep you waiting.</em> While one request waits, the others
 are served: nothing blocks the loop. A client that leaves early cancels the pending work.</p>
 <table>
-<tr><th></th><th>Twisted (callbacks)</th><th>asyncio (coroutines)</th></tr>
+<tr><th></th><th>Twisted (callbacks)</th><th>asyncio (coroutines)</th><th>WSGI (threads)</th></tr>
 <tr><th>How</th>
 <td>a <code>Resource</code> returns <code>NOT_DONE_YET</code>; <code>reactor.callLater</code>
 writes and finishes the request</td>
 <td>a Starlette endpoint does <code>await anyio.sleep(delay)</code>, served through
-<code>bridge.ASGIResource</code></td></tr>
+<code>bridge.ASGIResource</code></td>
+<td>a plain WSGI app does <code>time.sleep(delay)</code> in a thread of the reactor's pool,
+served through Twisted's <code>WSGIResource</code></td></tr>
 <tr><th>Delayed</th>
 <td><a href="twisted/delayed?delay=1">twisted/delayed?delay=1</a></td>
-<td><a href="asgi/delayed?delay=1">asgi/delayed?delay=1</a></td></tr>
+<td><a href="asgi/delayed?delay=1">asgi/delayed?delay=1</a></td>
+<td><a href="wsgi/delayed?delay=1">wsgi/delayed?delay=1</a></td></tr>
 <tr><th>Streaming</th>
 <td><a href="twisted/stream?delay=3">twisted/stream?delay=3</a></td>
-<td><a href="asgi/stream?delay=3">asgi/stream?delay=3</a></td></tr>
+<td><a href="asgi/stream?delay=3">asgi/stream?delay=3</a></td>
+<td><a href="wsgi/stream?delay=3">wsgi/stream?delay=3</a></td></tr>
 <tr><th>Across the boundary</th>
 <td><a href="twisted/await-asyncio?delay=1">twisted/await-asyncio?delay=1</a>
 awaits an asyncio coroutine</td>
 <td><a href="asgi/await-twisted?delay=1">asgi/await-twisted?delay=1</a>
-awaits a Twisted Deferred</td></tr>
+awaits a Twisted Deferred</td>
+<td>(a thread reaches the loop only through <code>callFromThread</code>)</td></tr>
 </table>
+<p>Threads are the exception: at most <code>--wsgi-threads</code> WSGI requests (default 10) wait
+at once while the others queue for a thread, and a sleeping thread cannot be cancelled when its
+client leaves; it is counted abandoned when it wakes up.</p>
 <p><a href="stats">stats</a>: requests in flight, peak in flight, completed, abandoned and
 latency per side. <a href="healthz">healthz</a>: liveness.</p>
 </body>
