@@ -130,11 +130,11 @@ def main() -> None:
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
 
     def report(result: dict[str, Any]) -> None:
-        print(json.dumps(result))
+        print(json.dumps(result), flush=True)
         reactor.stop()
 
     def failed(reason: Any) -> None:
-        print(json.dumps({"error": str(reason.value)}))
+        print(json.dumps({"error": str(reason.value)}), flush=True)
         reactor.stop()
 
     def start() -> None:

@@ -54,14 +54,17 @@ def test_disconnect_counts_abandoned(server: HybridProcess, side: str, endpoint:
 def test_nothing_left_pending_in_process(tmp_path: Path) -> None:
     """In one process: while requests wait, their delayed calls and tasks exist; once the
     clients are gone, no delayed call or asyncio task of theirs remains."""
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "app" / "abandon_probe.py"), str(tmp_path / "s")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, str(REPO / "tests" / "app" / "abandon_probe.py"), str(tmp_path / "s")],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"the probe hung; its output:\n{e.stdout!r}\n{e.stderr!r}") from None
+    assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "error" not in report, report
     during, after = report["during"], report["after"]
