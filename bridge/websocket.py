@@ -379,6 +379,10 @@ class WebSocketSession:
 
     def connectionLost(self, reason: Failure) -> None:
         self._connection_gone()
+        # The upgrade took HTTPChannel.connectionLost over, which would have
+        # told the request; without this its notifyFinish() (and whatever the
+        # site counts with it) would never fire.
+        self._request.connectionLost(reason)
 
     # -- IPushProducer (called by Twisted) --------------------------------------
 

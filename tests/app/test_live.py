@@ -29,6 +29,11 @@ def until(ws: ClientConnection, condition: Callable[[dict[str, Any]], bool]) -> 
     raise AssertionError(f"no push satisfied the condition; last: {snapshot}")
 
 
+def counters(side: str, **expected: int) -> Callable[[dict[str, Any]], bool]:
+    """A condition on one side's counters in a push."""
+    return lambda snapshot: all(snapshot[side][key] == value for key, value in expected.items())
+
+
 def start_request(server: HybridProcess, path: str) -> socket.socket:
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=30)
@@ -54,10 +59,10 @@ def test_live_feed_shows_requests_start_complete_and_be_abandoned(
             done = start_request(server, f"/{side}/delayed?delay=0")
             left = start_request(server, f"/{side}/delayed?delay=30")
             try:
-                until(ws, lambda s, side=side: s[side]["completed"] == 1 and s[side]["in_flight"] == 1)
+                until(ws, counters(side, completed=1, in_flight=1))
             finally:
                 done.close()
                 left.close()  # the client leaves before the 30 s are up
-            after = until(ws, lambda s, side=side: s[side]["abandoned"] == 1)
+            after = until(ws, counters(side, abandoned=1))
             assert after[side]["in_flight"] == 0
             assert after[side]["completed"] == 1

@@ -1,0 +1,125 @@
+"""WebSocketSession driven in process: a real StreamingSite channel over Twisted's StringTransport.
+
+Real sockets cannot show deterministically that the server *stopped reading* (only that a
+client eventually blocks); here the transport's producer state says it directly.  The app runs
+on a plain asyncio loop; nothing here needs the global reactor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any, cast
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+from wsproto import ConnectionType
+from wsproto.connection import Connection
+from wsproto.events import TextMessage
+
+from bridge._ws_cycle import BACKLOG_MESSAGES
+from bridge.resource import ASGIResource
+from bridge.site import StreamingSite
+from bridge.websocket import WebSockets
+
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class Leaf(Resource):
+    """Hands upgrade requests to a ``WebSockets``, as ASGIResource.render does."""
+
+    isLeaf = True
+
+    def __init__(self, websockets: WebSockets) -> None:
+        super().__init__()
+        self.websockets = websockets
+        self.requests: list[Any] = []
+
+    def render_GET(self, request: Any) -> Any:
+        self.requests.append(request)
+        self.websockets.render(request)
+        return NOT_DONE_YET
+
+
+def serve(app: App, loop: asyncio.AbstractEventLoop) -> tuple[StreamingSite, Leaf, Any, StringTransport]:
+    # Only what WebSockets reads from its ASGIResource; the global reactor stays untouched.
+    resource = SimpleNamespace(app=app, loop=loop, state={}, trusted_proxies=(), disconnect_grace=1.0)
+    websockets = WebSockets(cast(ASGIResource, resource), max_message_size=None, ping_interval=None, ping_timeout=None)
+    leaf = Leaf(websockets)
+    root = Resource()
+    root.putChild(b"ws", leaf)
+    site = StreamingSite(root, reactor=MemoryReactorClock())
+    channel: Any = site.buildProtocol(None)
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return site, leaf, channel, transport
+
+
+async def settle(condition: Callable[[], bool], turns: int = 1000) -> None:
+    """Let the loop run until ``condition()`` holds (bounded in loop turns, not in time)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+def test_reading_pauses_while_the_app_has_a_backlog_and_resumes_as_it_reads() -> None:
+    async def main() -> None:
+        gate = asyncio.Event()
+        got: list[dict[str, Any]] = []
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await gate.wait()
+            while (message := await receive())["type"] != "websocket.disconnect":
+                got.append(message)
+
+        _, leaf, channel, transport = serve(app, asyncio.get_running_loop())
+        channel.dataReceived(UPGRADE)
+        await settle(lambda: transport.value().startswith(b"HTTP/1.1 101 "))
+        client = Connection(ConnectionType.CLIENT)
+        for i in range(BACKLOG_MESSAGES):
+            assert transport.producerState == "producing"
+            channel.dataReceived(client.send(TextMessage(data=str(i))))
+        assert transport.producerState == "paused"
+        gate.set()
+        await settle(lambda: len(got) == BACKLOG_MESSAGES)
+        assert transport.producerState == "producing"
+        assert [m["text"] for m in got] == [str(i) for i in range(BACKLOG_MESSAGES)]
+        channel.connectionLost(Failure(ConnectionDone()))
+        await settle(lambda: leaf.websockets.open == 0)
+
+    asyncio.run(main())
+
+
+def test_the_upgraded_request_finishes_when_the_websocket_ends() -> None:
+    """notifyFinish() fires on the takeover's end, so the site's in-flight count goes back to 0."""
+
+    async def main() -> None:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await receive()
+
+        site, leaf, channel, transport = serve(app, asyncio.get_running_loop())
+        channel.dataReceived(UPGRADE)
+        await settle(lambda: transport.value().startswith(b"HTTP/1.1 101 "))
+        assert site.in_flight == 1
+        finished: list[Failure] = []
+        leaf.requests[0].notifyFinish().addErrback(finished.append)
+        channel.connectionLost(Failure(ConnectionDone()))
+        assert len(finished) == 1 and finished[0].check(ConnectionDone)
+        assert site.in_flight == 0
+        await settle(lambda: leaf.websockets.open == 0)
+
+    asyncio.run(main())
