@@ -24,6 +24,8 @@ class Goal:
     at_most: float | None = None
     worst: bool = False
     unit: str = ""
+    #: A second figure whose ratio is shown beside the first (W1: req per server CPU-second).
+    also: str | None = None
 
     def show(self, value: float) -> str:
         """A ratio as ``0.85x``; an absolute figure with its unit."""
@@ -48,6 +50,7 @@ GOALS = [
         "bridge-raw",
         "twisted-hybrid",
         at_least=0.85,
+        also="per_core_s",
     ),
     Goal(
         "W1: bridge + Starlette >= 1.8 x Daphne + Starlette",
@@ -56,6 +59,7 @@ GOALS = [
         "bridge-starlette",
         "daphne-starlette",
         at_least=1.8,
+        also="per_core_s",
     ),
     Goal(
         "W1: bridge + Starlette >= 1.0 x Uvicorn (h11) + Starlette",
@@ -64,6 +68,7 @@ GOALS = [
         "bridge-starlette",
         "uvicorn-h11-starlette",
         at_least=1.0,
+        also="per_core_s",
     ),
     Goal(
         "Hybrid tax: native resource on the hybrid reactor >= 0.9 x on epoll",
@@ -72,6 +77,7 @@ GOALS = [
         "twisted-hybrid",
         "twisted-epoll",
         at_least=0.9,
+        also="per_core_s",
     ),
     Goal(
         "(context) native resource on the stock asyncio reactor vs epoll",
@@ -79,6 +85,7 @@ GOALS = [
         "rps",
         "twisted-asyncio",
         "twisted-epoll",
+        also="per_core_s",
     ),
     Goal(
         "(context) native resource on the asyncio reactor + uvloop vs epoll",
@@ -86,6 +93,7 @@ GOALS = [
         "rps",
         "twisted-uvloop",
         "twisted-epoll",
+        also="per_core_s",
     ),
     Goal("W2: native side, zero errors", "W2", "errors", "twisted-hybrid", at_most=0, worst=True, unit=" errors"),
     Goal(
@@ -224,7 +232,11 @@ def judge(goal: Goal, results: Results) -> Verdict:
         else:
             note = f"missed: bound {goal.show(goal.at_most)}"
     else:
-        return Verdict(goal, value, None, "for context")
+        met, note = None, "for context"
+    if goal.also and goal.versus:
+        mine, base = (figure(results, goal.workload, server, goal.also) for server in (goal.server, goal.versus))
+        if mine is not None and base:
+            note += f"; per server CPU-second {mine / base:.2f}x"
     return Verdict(goal, value, met, note)
 
 

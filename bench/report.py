@@ -83,8 +83,29 @@ def _workload_table(results: Results, workload: str, title: str, columns: list[C
     return [*lines, ""]
 
 
+def _other_load(results: Results) -> str:
+    """How much other work shared the machine, per workload (median over its runs)."""
+    parts = []
+    for workload in ORDER:
+        values = [
+            run[FOREIGN.key]
+            for cell in results.cells.get(workload, {}).values()
+            for run in cell.runs
+            if FOREIGN.key in run
+        ]
+        if values:
+            parts.append(f"{workload} {statistics.median(values):.0f}%")
+    return ", ".join(parts) or "not recorded"
+
+
 def _summary(results: Results) -> list[str]:
-    lines = ["## Summary (ratios from this run)", ""]
+    lines = [
+        "## Summary (ratios from this run)",
+        "",
+        "Other processes on this shared machine used, in the median run, this share of a core: "
+        f"{_other_load(results)}.",
+        "",
+    ]
     for verdict in goals.verdicts(results):
         goal = verdict.goal
         if verdict.value is None:

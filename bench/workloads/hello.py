@@ -18,7 +18,8 @@ COLUMNS = [
     Column("rps", "req/s", 0, higher=True, ratio=True),
     Column("p50_ms", "p50 ms", 2, higher=False),
     Column("p99_ms", "p99 ms", 2, higher=False),
-    Column("cpu_ms_per_req", "server CPU ms/req", 4, higher=False, ratio=True),
+    Column("cpu_ms_per_req", "server CPU ms/req", 4, higher=False),
+    Column("per_core_s", "req per server CPU-second", 0, higher=True, ratio=True),
     Column("errors", "errors", 0, higher=False),
 ]
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -84,4 +85,7 @@ def measure(target: Target, profile: Profile) -> dict[str, float]:
     figures = parse(_wrk(load_argv(profile, target.port, profile.hello_seconds), profile.hello_seconds))
     spent = cpu_seconds(target.process.pid) - before
     figures["cpu_ms_per_req"] = spent * 1000 / figures["requests"] if figures["requests"] else 0.0
+    # What the server could serve with a core to itself: steadier than req/s when other work
+    # shares the machine, since stolen time does not count against it.
+    figures["per_core_s"] = figures["requests"] / spent if spent else 0.0
     return figures
