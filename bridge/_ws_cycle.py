@@ -135,7 +135,10 @@ Action = SendBytes | AcceptUpgrade | StartDenial | AwaitPeerClose | CloseTranspo
 
 
 class HandshakeError(Exception):
-    """The upgrade request is not a valid WebSocket handshake; answer ``status``."""
+    """The upgrade request is not a valid WebSocket handshake; answer ``status``.
+
+    The message is a fixed text, safe to send to the client.
+    """
 
     def __init__(self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         super().__init__(message)
@@ -281,8 +284,9 @@ class WebSocketCycle:
                 raise HandshakeError(hint.status_code, str(e), hint.headers) from None
             raise HandshakeError(400, str(e)) from None
         except (h11.ProtocolError, UnicodeError, ValueError) as e:
-            # h11 refuses a header value or target Twisted let through.
-            raise HandshakeError(400, f"invalid WebSocket handshake request: {e}") from None
+            # h11 refuses a header value or target Twisted let through; the
+            # details (client bytes) belong in the log, not in the answer.
+            raise HandshakeError(400, "invalid header or target in the WebSocket handshake") from e
         request = next(self._handshake.events())
         assert isinstance(request, Request)
         return list(request.subprotocols)

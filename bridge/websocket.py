@@ -163,7 +163,12 @@ def _refuse_handshake(request: Request, error: HandshakeError, loop: asyncio.Abs
     Written on the next loop turn: ``StreamingSite`` renders while Twisted's
     header parser is still on the stack.
     """
-    _log.info("Refusing WebSocket handshake for {uri}: {error}", uri=request.uri, error=str(error))
+    _log.info(
+        "Refusing WebSocket handshake for {uri}: {error} {detail}",
+        uri=request.uri,
+        error=str(error),
+        detail=repr(error.__cause__) if error.__cause__ is not None else "",
+    )
     gone: list[Failure] = []
     request.notifyFinish().addErrback(gone.append)
 

@@ -99,6 +99,24 @@ def test_scope_of_an_upgrade_and_connect_first(server: RunningServer) -> None:
     assert first in scope["state"]["shared"]
 
 
+def test_trusted_proxy_headers_set_client_and_scheme(server: RunningServer) -> None:
+    """``trusted_proxies`` applies to WebSocket scopes too; ``https`` from the proxy means ``wss``."""
+    conn_id = new_id()
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.com"}
+    with open_ws(server, f"/proxied/echo?id={conn_id}", additional_headers=forwarded):
+        pass
+    scope = app_log(server.url, conn_id, mount="proxied")[0]["scope"]
+    assert scope["client"][0] == "203.0.113.7"
+    assert scope["scheme"] == "wss"
+    assert scope["server"] == ["example.com", 443]
+    # The same headers from an untrusted peer change nothing.
+    conn_id = new_id()
+    with open_ws(server, f"/ws/echo?id={conn_id}", additional_headers=forwarded):
+        pass
+    scope = app_log(server.url, conn_id)[0]["scope"]
+    assert (scope["client"][0], scope["scheme"]) == ("127.0.0.1", "ws")
+
+
 def test_subprotocol_negotiation(server: RunningServer) -> None:
     """Assertions 64 and 65."""
     with open_ws(server, f"/ws/echo?id={new_id()}&sub=chat", subprotocols=["chat", "superchat"]) as ws:

@@ -10,6 +10,7 @@ Mounts:
   or until one of ``&until=EVENT,...`` was recorded; ``/ws/load`` reports open/peak connection counts.
 * ``/small/...``: the same app with ``ws_max_message_size=1024``.
 * ``/fastping/...``: the same app with a 0.1 s keepalive interval and a 0.5 s timeout.
+* ``/proxied/...``: the same app trusting ``X-Forwarded-*`` from 127.0.0.1.
 * ``/star/echo``: a Starlette ``WebSocketEndpoint``; ``/star/closes?n=N`` its close codes.
 * ``/deep/fast/items/{item_id}/ws``: a FastAPI websocket route.
 
@@ -448,6 +449,7 @@ def main(argv: list[str]) -> None:
         b"fastping",
         ASGIResource(probe, state=lifespan_service.state, ws_ping_interval=0.1, ws_ping_timeout=0.5),
     )
+    root.putChild(b"proxied", ASGIResource(probe, state=lifespan_service.state, trusted_proxies=["127.0.0.1"]))
     root.putChild(b"star", ASGIResource(starlette_app))
     deep = Resource()
     root.putChild(b"deep", deep)
