@@ -112,6 +112,8 @@ def run(options: ServeOptions) -> int:
         return 2
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
     app = build_app(build_site(reactor, options.delay))
+    if options.wsgi_threads is not None:
+        reactor.suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)
     _log.info(
         "hybrid serving on {addresses} with {reactor} under Hypercorn",

@@ -47,6 +47,7 @@ def wsgi_stats(server: HybridProcess) -> dict[str, int]:
         pytest.param(["--wsgi-threads", "3"], 7, 3, id="more-requests-than-threads"),
         pytest.param(["--wsgi-threads", "12"], 10, 10, id="more-threads-than-requests"),
         pytest.param([], 12, 10, id="twisted-default-pool-of-10"),
+        pytest.param(["--server", "hypercorn", "--wsgi-threads", "3"], 7, 3, id="under-hypercorn"),
     ],
 )
 def test_peak_in_flight_is_the_pool_size(hybrid_server: Start, threads: list[str], requests: int, peak: int) -> None:
