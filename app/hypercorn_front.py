@@ -26,6 +26,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
 from app.options import ServeOptions
@@ -113,7 +114,7 @@ def run(options: ServeOptions) -> int:
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
     app = build_app(build_site(reactor, options.delay))
     if options.wsgi_threads is not None:
-        reactor.suggestThreadPoolSize(options.wsgi_threads)
+        IReactorThreads(reactor).suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)
     _log.info(
         "hybrid serving on {addresses} with {reactor} under Hypercorn",
