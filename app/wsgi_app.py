@@ -1,5 +1,5 @@
 # -*- test-case-name: tests.app.test_wsgi -*-
-"""The thread side: the tutorial's endpoints as a plain WSGI application.
+"""The thread side: the tutorial's endpoints as a WSGI application, on Twisted's thread pool.
 
 Mounted at ``/wsgi`` through Twisted's own ``twisted.web.wsgi.WSGIResource``, every request runs
 in a thread of the reactor's pool: ``/delayed`` blocks its thread in ``time.sleep`` and then
