@@ -1,15 +1,24 @@
 # -*- test-case-name: tests.app.test_site -*-
-"""The site's own pages: the index, ``/stats`` and ``/healthz`` (native resources)."""
+"""The site's own pages: the index (with the live comparison panel), ``/stats`` and ``/healthz``."""
 
 from __future__ import annotations
 
+import html
 import json
+from pathlib import Path
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
+from app.sides import SIDES
 from app.stats import Stats
 from app.tutorial import DEFAULT_DELAY, HTML, MAX_DELAY, TEXT
+
+#: The index page's script and style sheet (the live comparison panel), served at ``/static``.
+STATIC = Path(__file__).parent / "static"
+
+#: What the dashboard calls each side, from the one list of sides.
+_SIDE_LABELS = html.escape(json.dumps({side.name: side.label for side in SIDES.values()}))
 
 _INDEX = f"""<!doctype html>
 <html lang="en">
@@ -17,6 +26,8 @@ _INDEX = f"""<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>hybrid: Twisted and asyncio on one loop</title>
+<link rel="stylesheet" href="static/dashboard.css">
+<script src="static/dashboard.js" defer></script>
 </head>
 <body>
 <h1>One process, one event loop, three concurrency models</h1>
@@ -24,6 +35,23 @@ _INDEX = f"""<!doctype html>
 <code>delay</code> seconds (default {DEFAULT_DELAY:g}; add <code>?delay=0.5</code>, at most
 {MAX_DELAY:g}), then gets <em>Sorry to keep you waiting.</em> While one request waits, the others
 are served: nothing blocks the loop. A client that leaves early cancels the pending work.</p>
+<section id="compare" class="compare" data-sides="{_SIDE_LABELS}" data-live="asgi/live">
+<h2>Side by side, live</h2>
+<p>Send <em>N</em> requests to every side at once and watch each one as a bar, from send to
+response, beside the server's own counters. <em>Abandon half</em> aborts every other request
+halfway through its delay: the abandoned counters show that each side cancelled the work.
+In a terminal: <code>hybrid compare</code>.</p>
+<form>
+<label>requests per side <input name="n" type="number" min="1" max="100" value="20"></label>
+<label>delay (seconds) <input name="delay" type="number" min="0.1" max="10" step="0.1" value="1"></label>
+<button type="submit" value="run">Run</button>
+<button type="submit" value="abandon">Run, abandon half</button>
+</form>
+<p class="status" role="status"></p>
+<div class="counters"></div>
+<svg class="timeline" role="img" aria-label="request timeline, one bar per request"></svg>
+<noscript><p>The live comparison needs JavaScript.</p></noscript>
+</section>
 <table>
 <tr><th></th><th>Twisted (callbacks)</th><th>asyncio (coroutines)</th><th>WSGI (threads)</th></tr>
 <tr><th>How</th>

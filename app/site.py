@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from twisted.internet.interfaces import IReactorThreads, IReactorTime
 from twisted.web.resource import IResource, Resource
+from twisted.web.static import File
 
 from app.asgi_app import create_app
 from app.live import live_route
 from app.native import AsyncioDelayedResource, DelayedResource, StreamingResource
-from app.pages import HealthResource, IndexResource, StatsResource
+from app.pages import STATIC, HealthResource, IndexResource, StatsResource
 from app.sides import SIDES
 from app.stats import Stats
 from app.tutorial import DEFAULT_DELAY
@@ -39,13 +40,14 @@ class HybridSite:
     asgi_app: Starlette
 
     def native_root(self) -> Resource:
-        """A new root with the index, ``/twisted``, ``/wsgi``, ``/stats`` and ``/healthz``, but no ``/asgi``."""
+        """A new root with the index, ``/static``, ``/twisted``, ``/wsgi``, ``/stats``, ``/healthz``; no ``/asgi``."""
         root = Resource()
         root.putChild(b"", IndexResource())
         root.putChild(b"twisted", self.native)
         root.putChild(b"wsgi", self.wsgi)
         root.putChild(b"stats", StatsResource(self.stats))
         root.putChild(b"healthz", HealthResource())
+        root.putChild(b"static", File(str(STATIC)))
         return root
 
     def root(self, asgi: IResource) -> Resource:
