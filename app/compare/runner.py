@@ -74,7 +74,7 @@ class Runner:
             httpx.AsyncClient(timeout=timeout) as control,
         ):
             stats = {t.server: StatsClient(control, t.server) for t in self._targets}
-            await self._warm_up(client)
+            await self._warm_up(client, stats)
             self._t0 = time.perf_counter()
             for round_, indices in enumerate(self._workload.rounds()):
                 shift = round_ % len(self._targets)
@@ -82,7 +82,7 @@ class Runner:
                     await self._round(client, stats[target.server], results[target.name], round_, indices)
         return list(results.values())
 
-    async def _warm_up(self, client: httpx.AsyncClient) -> None:
+    async def _warm_up(self, client: httpx.AsyncClient, stats: dict[str, StatsClient]) -> None:
         """One unmeasured round at ``?delay=0`` per side.
 
         The client's first connections pay one-off costs (asyncio starts the threads that resolve
@@ -94,6 +94,8 @@ class Runner:
                 await asyncio.gather(*(client.get(url) for _ in range(self._workload.concurrency)))
             except httpx.HTTPError as e:
                 raise CompareError(f"warm-up request to {url} failed: {type(e).__name__}: {e}") from None
+            # A response can reach the client a moment before the server counts it.
+            await stats[target.server].settled(target.stats_key, 0)
 
     async def _round(
         self, client: httpx.AsyncClient, stats: StatsClient, result: SideResult, round_: int, indices: range
