@@ -118,6 +118,8 @@
   const layout = { width: 640, left: 8, right: 12, axis: 26 };
 
   function drawFrame(requests, n, delay, now) {
+    // Drawn at the element's own width, so that text keeps its size on a phone.
+    layout.width = Math.max(280, Math.round(svg.clientWidth) || 640);
     const rowHeight = Math.max(3, Math.min(10, 160 / n));
     const groupHeight = 20 + n * rowHeight + 10;
     const height = sides.length * groupHeight + layout.axis;
