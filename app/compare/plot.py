@@ -61,7 +61,7 @@ def _draw_side(ax: Axes, result: SideResult, colour: str, delay: float) -> None:
     ax.set_ylim(len(requests) - 0.5, -0.5)
     ax.set_ylabel("request")
     ax.set_title(
-        f"{result.target.name} ({result.target.label}): {result.wall_seconds:.2f} s wall time",
+        f"{result.target.name} · {result.target.label}: {result.wall_seconds:.2f} s wall time",
         loc="left",
         fontsize=10,
         color=colour,
