@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     except CompareError as e:
         return _fail(str(e), 1)
     except OSError as e:
-        return _fail(f"{e.filename or ''}: {e.strerror or e}", 1)
+        return _fail(f"{e.filename}: {e.strerror}" if e.filename else str(e), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     return 0

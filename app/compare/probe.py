@@ -78,7 +78,10 @@ async def check_targets(client: httpx.AsyncClient, targets: list[Target], endpoi
                 )
     for target in targets:
         url = target.url(endpoint, 0)
-        response = await client.get(url)
+        try:
+            response = await client.get(url)
+        except httpx.HTTPError as e:
+            raise CompareError(f"side {target.name!r}: GET {url} failed: {_reason(e)}") from None
         if response.status_code != 200:
             raise CompareError(f"side {target.name!r} is not served: GET {url} answered {response.status_code}")
 
@@ -90,5 +93,5 @@ def _start_hint(names: list[str]) -> str:
 
 
 def _reason(error: httpx.HTTPError) -> str:
-    """The innermost cause, e.g. ``[Errno 111] Connection refused``, or the error's class name."""
+    """httpx's message (``All connection attempts failed``), or the error's class name if it has none."""
     return str(error) or type(error).__name__
