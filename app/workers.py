@@ -12,7 +12,7 @@ figures in the README's "Deploying" section): for new connections both spread ev
 a burst of long-lived keep-alive connections ``SO_REUSEPORT`` spreads better, but a shared
 socket keeps the accept queue when a worker dies or drains (with ``SO_REUSEPORT`` the
 connections queued on a closing worker's socket are reset), binds privileged ports and port 0
-once, and works for ``unix:`` and systemd-passed sockets as well.
+once, and works for systemd-passed sockets as well.
 
 The supervisor restarts a worker that exits (after a back-off if it keeps dying at once),
 forwards SIGTERM/SIGINT to every worker as SIGTERM for a graceful drain, and exits when they
@@ -32,13 +32,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import (
     AdoptedStreamServerEndpoint,
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
-    UNIXServerEndpoint,
     serverFromString,
 )
 from twisted.internet.error import ProcessTerminated
@@ -51,19 +50,22 @@ _log = Logger(namespace="hybrid.workers")
 
 #: Endpoint types whose listening socket a worker can adopt as is. TLS (``ssl:``) is not among
 #: them: its encryption lives in the listening process, not the socket (terminate it in nginx).
-SHAREABLE = (TCP4ServerEndpoint, TCP6ServerEndpoint, UNIXServerEndpoint, AdoptedStreamServerEndpoint)
+SHAREABLE = (TCP4ServerEndpoint, TCP6ServerEndpoint, AdoptedStreamServerEndpoint)
 
-#: ``systemd:domain=...`` names of the address families a worker can adopt.
-DOMAINS = {socket.AF_INET: "INET", socket.AF_INET6: "INET6", socket.AF_UNIX: "UNIX"}
+#: ``systemd:domain=...`` names of the address families a worker can adopt. Not AF_UNIX: a
+#: Twisted port adopting a unix socket unlinks its path when it stops listening, so the first
+#: worker to stop or restart would take the socket file away from the others.
+DOMAINS = {socket.AF_INET: "INET", socket.AF_INET6: "INET6"}
 
-#: How long a worker has to drain after SIGTERM before the supervisor kills it. Above the
-#: worker's own bounds (drain 30 s, then lifespan shutdown) and below the stop timeouts in
-#: deploy/ (75 s), so the supervisor, not systemd or Docker, decides.
-STOP_TIMEOUT = 70.0
+#: How long a worker has to stop after SIGTERM before the supervisor kills it: above the
+#: worker's own bounds (the drain deadline, 60 s by default so that the longest delayed request
+#: finishes, then up to 30 s of lifespan shutdown) and below the stop timeouts in deploy/
+#: (100 s), so the supervisor, not systemd or Docker, decides.
+STOP_TIMEOUT = 95.0
 
 #: A worker that exits sooner than this after starting is restarted after a growing back-off
 #: (1, 2, 4 ... 30 s), so a worker that cannot start does not spin the CPU.
-MIN_UPTIME = 1.0
+MIN_UPTIME = 10.0
 
 #: ``hybrid serve``'s exit status for options it cannot serve (a bad --mount, say): restarting
 #: the worker cannot help, so the supervisor stops with the same status.
@@ -113,8 +115,8 @@ def bind(reactor: Any, listen: Sequence[str]) -> list[IListeningPort]:
             raise WorkersError(f"--listen {description}: {e}") from None
         if not isinstance(endpoint, SHAREABLE):
             raise WorkersError(
-                f"--listen {description}: --workers can share tcp:, tcp6:, unix: and systemd: "
-                "endpoints; terminate TLS in front (deploy/nginx/)"
+                f"--listen {description}: --workers can share tcp:, tcp6: and systemd: TCP "
+                "endpoints (terminate TLS in front: deploy/nginx/)"
             )
         results: list[Any] = []
         factory = Factory.forProtocol(_Idle)
@@ -123,6 +125,9 @@ def bind(reactor: Any, listen: Sequence[str]) -> list[IListeningPort]:
         if isinstance(results[0], Failure):
             raise WorkersError(f"--listen {description}: {results[0].getErrorMessage()}")
         port = results[0]
+        if port.addressFamily not in DOMAINS:
+            port.stopListening()
+            raise WorkersError(f"--listen {description}: --workers can share TCP sockets only")
         port.stopReading()
         # Twisted shuts a socket down before closing it, which on a listening socket shared
         # with the workers would stop it for all of them at once; it skips that for adopted
@@ -134,8 +139,6 @@ def bind(reactor: Any, listen: Sequence[str]) -> list[IListeningPort]:
 
 def _address(port: IListeningPort) -> str:
     host = port.getHost()
-    if isinstance(host, UNIXAddress):
-        return f"unix:{os.fsdecode(host.name or b'')}"
     if isinstance(host, IPv4Address | IPv6Address):
         name = f"[{host.host}]" if ":" in host.host else host.host
         return f"http://{name}:{host.port}"
@@ -301,8 +304,9 @@ def supervise(listen: Sequence[str], count: int, serve_argv: Sequence[str]) -> i
     unservable: list[bool] = []
 
     def stop_unservable() -> None:
-        unservable.append(True)
-        reactor.stop()
+        if not unservable:  # every worker may report it
+            unservable.append(True)
+            reactor.stop()
 
     pool = WorkerPool(reactor, ports, argv, env, count, stop_unservable)
     kind = type(reactor)

@@ -212,9 +212,11 @@ def test_stopping_a_backend_loses_no_idempotent_request(pool: Pool, sig: signal.
             loop.result()
     failures = [(status, body) for status, body in results if status != 200 or body != BODY]
     assert not failures, f"{len(failures)} of {len(results)} failed, e.g. {failures[0]}"
-    # Requests were in flight on the stopped backend (each spends 0.1 s there): nginx saw
-    # them fail and answered them from the other backend.
-    assert "while reading response header from upstream" in pool.error_log.read_text()
+    if sig is signal.SIGKILL:
+        # Requests were in flight on the killed backend (each spends 0.1 s there): nginx saw
+        # them fail and answered them from the other backend. (After SIGTERM they may as
+        # well have finished during the stop.)
+        assert "while reading response header from upstream" in pool.error_log.read_text()
     assert _completed(pool.backends[1]) > 0
 
 

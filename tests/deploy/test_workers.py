@@ -28,7 +28,8 @@ STARTED = re.compile(r"worker (\d+) started \(pid (\d+)\)")
 @pytest.fixture
 def pool() -> Iterator[HybridProcess]:
     with running(hybrid_argv("--workers", "2")) as server:
-        wait_for(lambda: len(_pids(server)) == 2, "both workers to start")
+        # Each worker answers for itself in /stats once it serves.
+        wait_for(lambda: all(s is not None for s in _stats_workers(server).values()), "both workers to serve")
         yield server
         server.stop()
 
@@ -146,3 +147,19 @@ def test_tls_endpoints_are_refused_with_workers(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "terminate TLS in front" in result.stderr
+    assert "can share tcp:, tcp6: and systemd: TCP endpoints" in result.stderr
+
+
+def test_unix_sockets_are_refused_with_workers(tmp_path: Path) -> None:
+    """Twisted unlinks an adopted unix socket's path when a worker stops: not shareable."""
+    path = tmp_path / "hybrid.sock"
+    result = subprocess.run(
+        [*hybrid_argv("--workers", "2", "--listen", f"unix:{path}")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "can share tcp:, tcp6: and systemd: TCP endpoints" in result.stderr
+    assert not path.exists()
