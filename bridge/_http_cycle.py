@@ -147,6 +147,21 @@ class HTTPCycle:
     message type not advertised is unknown and raises.
     """
 
+    __slots__ = (
+        "_chunks",
+        "_declared_length",
+        "_final_delivered",
+        "_held",
+        "_sent",
+        "_suppress_body",
+        "body_complete",
+        "buffered",
+        "client_gone",
+        "head",
+        "pathsend",
+        "state",
+    )
+
     def __init__(self, method: str, *, pathsend: bool = True) -> None:
         self.head = method == "HEAD"
         self.pathsend = pathsend
@@ -161,6 +176,11 @@ class HTTPCycle:
         self.buffered = 0
         self.body_complete = False
         self._final_delivered = False
+
+    @property
+    def declared_length(self) -> int | None:
+        """The app's ``content-length``, once ``http.response.start`` gave one."""
+        return self._declared_length
 
     # -- request side ---------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -31,6 +31,7 @@ from bridge._http_cycle import (
     SendFile,
     StartResponse,
     WriteBody,
+    error_response,
 )
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 from bridge.types import ASGIApp, Message, Scope
@@ -178,11 +179,13 @@ class HTTPResponder:
         except ASGIProtocolError as e:
             _log.error("ASGI protocol violation on {uri}: {error}", uri=self._uri, error=str(e))
             raise
-        for action in actions:
-            if isinstance(action, SendFile):
-                await self._send_file(action.path)
-            else:
-                self._apply(action)
+        if actions and isinstance(actions[-1], SendFile):
+            # Opened before anything is applied, so that a bad file can still be a clean 500.
+            file = self._open_for_pathsend(actions[-1].path)
+            self._apply_all(actions[:-1])
+            await self._send_file(file)
+        else:
+            self._apply_all(actions)
         if self._paused and not self._finished:
             self._drained = self._loop.create_future()
             try:
@@ -235,14 +238,30 @@ class HTTPResponder:
         if isinstance(self._channel, HTTPChannel):
             self._channel.persistent = False
 
-    async def _send_file(self, path: str) -> None:
-        """``http.response.pathsend``: stream the file with a Twisted producer."""
+    def _open_for_pathsend(self, path: str) -> BinaryIO:
+        """Open the file for ``http.response.pathsend``, or answer 500 and raise.
+
+        The file must exist and match the app's ``content-length``: FileSender
+        sends it to EOF, and a mismatch would either put bytes of this body where
+        the client expects the next response or leave the response unfinished.
+        """
         try:
-            # A local open() is cheap next to the transfer; FileSender then reads
-            # in 64 KiB steps, paced by the transport.
-            f = open(path, "rb")  # noqa: SIM115, ASYNC230 -- closed in finally
+            f = open(path, "rb")  # noqa: SIM115 -- closed by _send_file or below
         except OSError as e:
-            raise ASGIProtocolError(f"http.response.pathsend: cannot open {path!r}: {e}") from e
+            problem = f"cannot open {path!r}: {e}"
+        else:
+            size, declared = os.fstat(f.fileno()).st_size, self.cycle.declared_length
+            if declared is None or size == declared:
+                return f
+            f.close()
+            problem = f"{path!r} has {size} bytes but content-length is {declared}"
+        error = f"http.response.pathsend: {problem}"
+        _log.error("ASGI protocol violation on {uri}: {error}", uri=self._uri, error=error)
+        self._apply_all(error_response(500))  # nothing was written: the held start is dropped
+        raise ASGIProtocolError(error)
+
+    async def _send_file(self, f: BinaryIO) -> None:
+        """``http.response.pathsend``: stream the file with a Twisted producer, reading 16 KiB at a time."""
         try:
             self._unregister_producer()
             request = self._request
