@@ -1,0 +1,102 @@
+"""Quart through ``hybrid serve --mount``, at ``/`` and at ``/mnt``, against Hypercorn (Quart's own server).
+
+Quart runs ``before_serving``/``after_serving`` in the ASGI lifespan, strips ``root_path`` from
+``path`` itself for routing, builds ``url_for`` URLs with it, and speaks WebSocket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
+
+from tests.thirdparty.fronts import PLACEMENTS, SUBPATH, Front, Placement, serve
+from tests.thirdparty.quart_app import AFTER_SERVING
+from tests.thirdparty.streaming import assert_streams
+
+APP = "tests.thirdparty.quart_app:app"
+DEADLINE = 15.0
+
+
+@pytest.fixture(scope="module", params=PLACEMENTS, ids=str)
+def front(request: pytest.FixtureRequest) -> Iterator[Front]:
+    with serve(request.param, APP) as front:
+        yield front
+
+
+@pytest.fixture
+def client(front: Front) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=front.url, timeout=DEADLINE) as client:
+        yield client
+
+
+def test_quart_sees_its_mount_point_and_what_startup_did(front: Front, client: httpx.Client) -> None:
+    assert client.get("/").json() == {
+        "root_path": front.prefix,
+        "path": "/",
+        "url_for_item": f"{front.prefix}/items/7",
+        "url_for_item_external": f"{front.url}/items/7",
+        "started_by": "before_serving",
+    }
+
+
+def test_path_and_query_parameters(client: httpx.Client) -> None:
+    assert client.get("/items/5?q=x&q=y").json() == {"id": 5, "q": ["x", "y"]}
+    assert client.get("/items/five").status_code == 404
+
+
+def test_json_round_trip(client: httpx.Client) -> None:
+    document = {"a": [1, 2.5, None, {"b": "ü"}]}
+    assert client.post("/json", json=document).json() == {"got": document}
+
+
+def test_redirect_built_with_url_for(front: Front, client: httpx.Client) -> None:
+    response = client.get("/go", follow_redirects=True)
+    assert [(r.status_code, r.headers["location"]) for r in response.history] == [(302, f"{front.prefix}/items/3")]
+    assert response.json() == {"id": 3, "q": []}
+
+
+def test_streaming_response_arrives_as_it_is_written(client: httpx.Client) -> None:
+    assert assert_streams(client, "/stream/s1", "/release/s1").headers["transfer-encoding"] == "chunked"
+
+
+def test_websocket_subprotocol_messages_and_close_code(front: Front) -> None:
+    with connect(f"{front.ws_url}/ws/ada", subprotocols=[Subprotocol("chat")], open_timeout=DEADLINE) as ws:
+        assert ws.subprotocol == "chat"
+        assert ws.recv(timeout=DEADLINE) == f'{{"path": "/ws/ada", "url_for_index": "{front.prefix}/"}}'
+        ws.send("hello")
+        assert ws.recv(timeout=DEADLINE) == "ada: hello"
+        ws.send("bye")
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=DEADLINE)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4000, "bye yourself")
+
+
+def test_websocket_without_subprotocol(front: Front) -> None:
+    with connect(f"{front.ws_url}/ws/bob", open_timeout=DEADLINE) as ws:
+        assert ws.subprotocol is None
+        ws.recv(timeout=DEADLINE)
+        ws.send("hi")
+        assert ws.recv(timeout=DEADLINE) == "bob: hi"
+
+
+def test_websocket_to_an_unknown_route_gets_quarts_404(front: Front) -> None:
+    """Quart answers the handshake with its HTTP 404 page through ``websocket.http.response``."""
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{front.ws_url}/nowhere", open_timeout=DEADLINE).close()
+    assert refused.value.response.status_code == 404
+    assert b"Not Found" in refused.value.response.body
+
+
+@pytest.mark.parametrize("placement", [p for p in PLACEMENTS if p.prefix == SUBPATH], ids=str)
+def test_sigterm_runs_after_serving_and_exits_zero(placement: Placement) -> None:
+    """Lifespan shutdown: ``after_serving`` runs before the process exits, which it does with 0."""
+    with serve(placement, APP) as front:
+        assert httpx.get(f"{front.url}/", timeout=DEADLINE).json()["started_by"] == "before_serving"
+        assert front.stop() == 0
+        assert AFTER_SERVING in front.log()
