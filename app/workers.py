@@ -131,7 +131,8 @@ def bind(reactor: Any, listen: Sequence[str]) -> list[IListeningPort]:
         port.stopReading()
         # Twisted shuts a socket down before closing it, which on a listening socket shared
         # with the workers would stop it for all of them at once; it skips that for adopted
-        # sockets, and this one is adopted by every worker.
+        # sockets, and this one is adopted by every worker. (A private attribute: if it goes,
+        # workers log failed accepts on SIGTERM, which tests.deploy.test_workers catches.)
         port._shouldShutdown = False
         ports.append(port)
     return ports
