@@ -31,6 +31,9 @@ class ReactorMismatch(RuntimeError):
 def install_reactor(loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Install Twisted's asyncio reactor, on ``loop`` or on a fresh loop.
 
+    The reactor is ``bridge._reactor.BridgeReactor``: Twisted's
+    ``AsyncioSelectorReactor`` with a cheaper write path (see that module).
+
     Idempotent when the asyncio reactor is already installed.  Raises
     ``ReactorMismatch`` when another reactor got there first, because nothing
     can be done about that after the fact.
@@ -38,7 +41,7 @@ def install_reactor(loop: asyncio.AbstractEventLoop | None = None) -> None:
     if "twisted.internet.reactor" in sys.modules:
         reactor_loop()
         return
-    from twisted.internet import asyncioreactor
+    from bridge._reactor import install
 
     if loop is None:
         try:
@@ -48,7 +51,7 @@ def install_reactor(loop: asyncio.AbstractEventLoop | None = None) -> None:
     # AsyncioSelectorReactor.install(loop) does not make the loop current; code
     # that calls asyncio.get_event_loop() before the loop runs needs it.
     asyncio.set_event_loop(loop)
-    asyncioreactor.install(loop)
+    install(loop)
 
 
 def reactor_loop() -> asyncio.AbstractEventLoop:

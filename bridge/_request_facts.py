@@ -73,10 +73,21 @@ def _tls_version(connection: Any) -> int | None:
     return names.get(connection.get_protocol_version_name())
 
 
+def _is_secure(request: IRequest) -> bool:
+    """``request.isSecure()``, remembered per connection: it is a zope adapter lookup."""
+    channel = request.channel  # type: ignore[attr-defined]
+    secure: bool | None = getattr(channel, "_bridge_secure", None)
+    if secure is None:
+        secure = bool(request.isSecure())
+        if not getattr(request, "_forceSSL", False):
+            channel._bridge_secure = secure
+    return secure
+
+
 def request_facts(request: IRequest, extensions: dict[str, dict[str, Any]] | None = None) -> RequestFacts:
     """Snapshot ``request`` for the scope builders."""
     headers = [(name, value) for name, values in request.requestHeaders.getAllRawHeaders() for value in values]
-    secure = bool(request.isSecure())
+    secure = _is_secure(request)
     ext: dict[str, dict[str, Any]] = dict(extensions or {})
     if secure:
         tls = tls_extension(request)

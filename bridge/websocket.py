@@ -68,6 +68,7 @@ def is_websocket_upgrade(request: IRequest) -> bool:
     """
     return (
         request.method == b"GET"
+        and request.requestHeaders.hasHeader(b"upgrade")  # cheap test first: this runs on every request
         and request.clientproto == b"HTTP/1.1"  # type: ignore[attr-defined]
         and hasattr(request.channel, "_protocolUpgradeForWebsockets")  # type: ignore[attr-defined]
         and is_upgrade_offer(
