@@ -23,6 +23,9 @@ class Lifespan:
     An app that raises before completing startup does not support lifespan
     (lifespan.rst: "the server must continue but not send any lifespan
     events"); ``supported`` turns False and ``shutdown()`` does nothing.
+    Nor is there a shutdown after a failed startup: the app's task is
+    cancelled instead, as Uvicorn and Hypercorn end it, so its shutdown
+    handlers never run against state its startup did not finish making.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class Lifespan:
         self._outcome: asyncio.Future[Message] | None = None
         self._task: asyncio.Task[None] | None = None
         self.supported = True
+        self._started = False
         self._expecting = "lifespan.startup"
 
     async def startup(self) -> None:
@@ -54,11 +58,13 @@ class Lifespan:
         if reply is None:
             return
         if reply["type"] == "lifespan.startup.failed":
+            self._task.cancel()
             raise LifespanFailure(f"lifespan startup failed: {reply.get('message', '') or '(no message)'}")
+        self._started = True
 
     async def shutdown(self) -> None:
         """Run shutdown; raise ``LifespanFailure`` if the app says it failed or times out."""
-        if not self.supported or self._task is None or self._task.done():
+        if not self._started or self._task is None or self._task.done():
             return
         self._outcome = asyncio.get_running_loop().create_future()
         self._expecting = "lifespan.shutdown"

@@ -76,21 +76,28 @@ class Front:
             raise AssertionError(f"{self.placement} ignored SIGTERM:\n{self.log()}") from None
 
 
+def command(placement: Placement, target: str) -> list[str]:
+    """The command line that serves ``module:attr`` as ``placement`` says, on a free loopback port."""
+    if placement.server == "hybrid":
+        return hybrid_argv("--mount", f"{placement.prefix or '/'}={target}")
+    root_path = ["--root-path", placement.prefix] if placement.prefix else []
+    return [sys.executable, "-m", "hypercorn", "--workers", "0", "--bind", "127.0.0.1:0", *root_path, target]
+
+
 @contextmanager
 def serve(placement: Placement, target: str) -> Iterator[Front]:
     """Serve ``module:attr`` as ``placement`` says until the block ends; the process is always reaped."""
+    argv = command(placement, target)
     if placement.server == "hybrid":
-        with running(hybrid_argv("--mount", f"{placement.prefix or '/'}={target}")) as process:
+        with running(argv) as process:
             yield Front(placement, process.url, process.proc, process.log_path)
     else:
-        with _hypercorn(placement, target) as front:
+        with _hypercorn(placement, argv) as front:
             yield front
 
 
 @contextmanager
-def _hypercorn(placement: Placement, target: str) -> Iterator[Front]:
-    root_path = ["--root-path", placement.prefix] if placement.prefix else []
-    argv = [sys.executable, "-m", "hypercorn", "--workers", "0", "--bind", "127.0.0.1:0", *root_path, target]
+def _hypercorn(placement: Placement, argv: list[str]) -> Iterator[Front]:
     fd, name = tempfile.mkstemp(prefix="hypercorn-", suffix=".log")
     log_path = Path(name)
     with os.fdopen(fd, "wb") as out:

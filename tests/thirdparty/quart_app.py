@@ -7,6 +7,7 @@ the shutdown test looks for, since the process is gone by the time anyone could 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,12 +18,16 @@ app = Quart(__name__)
 #: How long a gated stream waits for its release before giving up (bounds a failing test).
 GATE_TIMEOUT = 10.0
 AFTER_SERVING = "quart: after_serving ran"
+#: When set in the environment, startup fails with its value as the message.
+FAIL_STARTUP = "QUART_APP_FAIL_STARTUP"
 
 _gates: dict[str, asyncio.Event] = {}
 
 
 @app.before_serving
 async def startup() -> None:
+    if os.environ.get(FAIL_STARTUP):
+        raise RuntimeError(os.environ[FAIL_STARTUP])
     app.config["STARTED_BY"] = "before_serving"
 
 

@@ -6,6 +6,8 @@ Quart runs ``before_serving``/``after_serving`` in the ASGI lifespan, strips ``r
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 
 import httpx
@@ -14,8 +16,9 @@ from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from tests.thirdparty.fronts import PLACEMENTS, SUBPATH, Front, Placement, serve
-from tests.thirdparty.quart_app import AFTER_SERVING
+from tests.conftest import REPO
+from tests.thirdparty.fronts import PLACEMENTS, SUBPATH, Front, Placement, command, serve
+from tests.thirdparty.quart_app import AFTER_SERVING, FAIL_STARTUP
 from tests.thirdparty.streaming import assert_streams
 
 APP = "tests.thirdparty.quart_app:app"
@@ -91,6 +94,27 @@ def test_websocket_to_an_unknown_route_gets_quarts_404(front: Front) -> None:
         connect(f"{front.ws_url}/nowhere", open_timeout=DEADLINE).close()
     assert refused.value.response.status_code == 404
     assert b"Not Found" in refused.value.response.body
+
+
+@pytest.mark.parametrize("placement", [p for p in PLACEMENTS if p.prefix == SUBPATH], ids=str)
+def test_failed_startup_exits_non_zero_without_running_shutdown(placement: Placement) -> None:
+    """``before_serving`` raises, so Quart sends ``lifespan.startup.failed``: the server logs the
+    message and exits non-zero without serving. It must not send ``lifespan.shutdown`` to an app
+    that never started (Hypercorn and Uvicorn do not), or ``after_serving`` runs against half-made
+    state. The bridge used to send it when the reactor stopped after the failure."""
+    result = subprocess.run(
+        command(placement, APP),
+        cwd=REPO,
+        env={**os.environ, FAIL_STARTUP: "no database today"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "no database today" in output
+    assert "hybrid serving on" not in output and "Running on" not in output
+    assert AFTER_SERVING not in output
 
 
 @pytest.mark.parametrize("placement", [p for p in PLACEMENTS if p.prefix == SUBPATH], ids=str)
