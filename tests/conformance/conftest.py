@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conformance.fronts import Front, Server, launch
-
-KINDS = ("bridge", "hypercorn")
+from tests.conformance.fronts import KINDS, Front, Server, Spawn, launch
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -157,6 +155,16 @@ def limited_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
 
 
 @pytest.fixture(params=KINDS)
+def tls_limited_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
+    """``limited_front`` over TLS (ALPN h2)."""
+    _note_gap(request, request.param)
+    if request.param == "bridge":
+        server = pool.get("bridge")
+        return Front("bridge", server, server.info["https"], "/limited", "https")
+    return _mount(pool, request.param, "/mnt", port="https", scheme="https")
+
+
+@pytest.fixture(params=KINDS)
 def proxied_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
     """The probe behind trusted proxy headers: the bridge trusts 127.0.0.1, Hypercorn one hop."""
     _note_gap(request, request.param)
@@ -168,9 +176,6 @@ def legacy_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
     """The probe in ASGI 2 (two-callable) form."""
     _note_gap(request, request.param)
     return _mount(pool, request.param, "/legacy")
-
-
-Spawn = Callable[..., Server]
 
 
 @pytest.fixture

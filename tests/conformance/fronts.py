@@ -33,6 +33,8 @@ READY = re.compile(rb"^LISTENING (\{.*\})$", re.MULTILINE)
 DEADLINE = 15.0
 
 T = TypeVar("T")
+#: The two fronts every shared test runs against.
+KINDS = ("bridge", "hypercorn")
 
 
 def wait_for(predicate: Callable[[], T | None], what: str, deadline: float = DEADLINE) -> T:
@@ -212,3 +214,7 @@ class Front:
     def get(self, path: str, rid: str, *steps: Step, **kwargs: Any) -> httpx.Response:
         """One scripted request with a fresh httpx client."""
         return httpx.get(self.url(path), headers=probe_headers(rid, *steps), timeout=DEADLINE, **kwargs)
+
+
+#: The ``spawn`` fixture: start a dedicated server (``kind``, ``lifespan=``, ``ready=``).
+Spawn = Callable[..., Server]

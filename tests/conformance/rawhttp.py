@@ -42,10 +42,14 @@ class Response:
 class Connection:
     """One client connection; requests and responses can be interleaved freely."""
 
-    def __init__(self, front: Front, *, timeout: float = DEADLINE) -> None:
+    def __init__(self, front: Front, *, timeout: float = DEADLINE, rcvbuf: int | None = None) -> None:
         self.front = front
-        self.sock = socket.create_connection((front.host, front.port), timeout=timeout)
-        self._buffer = b""
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:  # before connecting, so the advertised window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((front.host, front.port))
+        self._buffer = bytearray()  # appended to in place: big bodies stay linear
 
     def __enter__(self) -> Connection:
         return self
@@ -86,24 +90,30 @@ class Connection:
 
     # -- reading ------------------------------------------------------------------
 
-    def _fill(self) -> bool:
-        data = self.sock.recv(65536)
+    def _fill(self, size: int = 65536) -> bool:
+        data = self.sock.recv(size)
         self._buffer += data
         return bool(data)
+
+    def read_some(self, size: int) -> bytes:
+        """Up to ``size`` bytes of whatever comes next (b"" at EOF)."""
+        if not self._buffer:
+            self._fill(size)
+        return self._take(size)
 
     def _read_line(self) -> bytes | None:
         while b"\r\n" not in self._buffer:
             if not self._fill():
                 return None
-        line, _, self._buffer = self._buffer.partition(b"\r\n")
+        line = self._take(self._buffer.index(b"\r\n"))
+        del self._buffer[:2]
         return line
 
     def _read_exactly(self, n: int) -> bytes | None:
         while len(self._buffer) < n:
             if not self._fill():
                 return None
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
-        return data
+        return self._take(n)
 
     def read_head(self) -> Response:
         """Read a status line and headers (including 1xx interim responses)."""
@@ -111,6 +121,8 @@ class Connection:
         if line is None:
             raise ConnectionError("connection closed before a status line")
         version, status, *_ = line.split(b" ", 2)
+        if version not in (b"HTTP/1.0", b"HTTP/1.1"):
+            raise AssertionError(f"not a status line: {line[:80]!r}")
         headers = []
         while True:
             line = self._read_line()
@@ -168,8 +180,7 @@ class Connection:
         """Everything until the peer closes."""
         while self._fill():
             pass
-        data, self._buffer = self._buffer, b""
-        return data
+        return self._take(len(self._buffer))
 
     def wait_for_bytes(self, marker: bytes) -> None:
         """Read until ``marker`` has arrived (it stays unconsumed)."""
@@ -189,4 +200,9 @@ class Connection:
     @property
     def leftover(self) -> bytes:
         """Bytes received beyond the responses read so far."""
-        return self._buffer
+        return bytes(self._buffer)
+
+    def _take(self, n: int) -> bytes:
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data

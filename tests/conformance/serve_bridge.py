@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 
 import bridge
 
@@ -29,6 +30,7 @@ bridge.install_reactor()
 
 from twisted.application.service import Service  # noqa: E402 -- after install_reactor
 from twisted.internet import endpoints, reactor  # noqa: E402
+from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.defer import Deferred, DeferredList  # noqa: E402
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory  # noqa: E402
 from twisted.logger import globalLogBeginner, textFileLogObserver  # noqa: E402
@@ -89,8 +91,14 @@ def main() -> int:
     probe = Probe(lifespan=os.environ.get("PROBE_LIFESPAN", "normal"), stats=lambda: bridge_stats(resources))
     lifespan = bridge.LifespanService(probe, startup_timeout=10, shutdown_timeout=10, drain_timeout=30)
 
-    def mount(app: object, **options: object) -> bridge.ASGIResource:
-        resource = bridge.ASGIResource(app, state=lifespan.state, disconnect_grace=DISCONNECT_GRACE, **options)  # type: ignore[arg-type]
+    def mount(app: object, *, max_body_size: int | None = None, trusted: Sequence[str] = ()) -> bridge.ASGIResource:
+        resource = bridge.ASGIResource(
+            app,
+            state=lifespan.state,
+            max_body_size=max_body_size,
+            disconnect_grace=DISCONNECT_GRACE,
+            trusted_proxies=trusted,
+        )
         resources.append(resource)
         lifespan.add_drain(resource.wait_idle)
         return resource
@@ -98,7 +106,7 @@ def main() -> int:
     tree = Resource()
     tree.putChild(b"mnt", mount(probe))
     tree.putChild(b"limited", mount(probe, max_body_size=MAX_BODY_SIZE))
-    tree.putChild(b"proxied", mount(probe, trusted_proxies=["127.0.0.1"]))
+    tree.putChild(b"proxied", mount(probe, trusted=["127.0.0.1"]))
     tree.putChild(b"legacy", mount(LegacyProbe(probe)))
     tree_site = bridge.StreamingSite(tree)
     root_site = bridge.StreamingSite(mount(probe))
@@ -112,8 +120,9 @@ def main() -> int:
     for listener in listeners.values():
         listener.setServiceParent(lifespan)
 
-    def announce(_: object) -> None:
-        ports = {name: s._port.getHost().port for name, s in listeners.items() if name != "unix"}  # type: ignore[union-attr]
+    def announce(results: list[tuple[bool, IListeningPort]]) -> None:
+        addresses = {name: port.getHost() for name, (_, port) in zip(listeners, results, strict=True)}
+        ports = {name: a.port for name, a in addresses.items() if isinstance(a, IPv4Address)}
         print("LISTENING " + json.dumps({**ports, "unix": args.unix, "pid": os.getpid()}), flush=True)
 
     DeferredList([s.listening for s in listeners.values()], fireOnOneErrback=True).addCallback(announce)

@@ -88,6 +88,17 @@ def test_disconnect_is_repeated(front: Front) -> None:
     assert received(record) == ["http.disconnect", "http.disconnect"]
 
 
+def test_client_gone_mid_upload_is_a_disconnect(front: Front) -> None:
+    """§3.2: a client that leaves halfway through its body: the app gets http.disconnect, never a final body."""
+    with Connection(front) as conn:
+        conn.request("POST", "/d-up", {**probe_headers("d-up"), "Content-Length": str(1024 * 1024)}, b"x" * 10000)
+        front.wait_record("d-up", lambda r: r["received_bytes"] == 10000, "the first part of the body")
+        hang_up(conn)
+    summary = front.wait_done("d-up")["steps"][0]
+    assert summary["types"] == ["http.disconnect"]
+    assert summary["final_at"] == []
+
+
 def test_receive_blocks_until_the_client_leaves(front: Front) -> None:
     """41: body consumed, no response, client connected: receive() stays blocked (a gate opens first)."""
     with Connection(front) as conn:

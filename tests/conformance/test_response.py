@@ -12,7 +12,7 @@ import pytest
 
 from tests.conformance.fronts import Front
 from tests.conformance.rawhttp import Connection, Response
-from tests.conformance.script import Step, body, gate, probe_headers, receive_body, send, start
+from tests.conformance.script import Step, body, gate, probe_headers, receive_body, send, send_errors, start
 
 READ = receive_body()
 
@@ -100,6 +100,28 @@ def test_content_length_from_the_app(front: Front) -> None:
     assert response.values("content-length") == [b"5"]
     assert response.values("transfer-encoding") == []
     assert response.body == b"hello"
+
+
+def test_body_short_of_content_length_closes_the_connection(front: Front) -> None:
+    """§3.5: an app that declares more than it sends: the client sees a short body and a closed connection."""
+    with Connection(front) as conn:
+        conn.request(
+            "GET", "/short", probe_headers("short", READ, start(200, [(b"content-length", b"10")]), body(b"12345"))
+        )
+        response = conn.read_response()
+        assert response.body == b"12345"
+        assert not response.complete
+
+
+def test_body_beyond_content_length_never_reaches_the_wire(front: Front) -> None:
+    """§3.5: bytes beyond the declared content-length make send() raise; the client never gets them."""
+    steps = [READ, start(200, [(b"content-length", b"5")]), body(b"hel", more=True), body(b"lo world")]
+    with Connection(front) as conn:
+        conn.request("GET", "/long", probe_headers("long", *steps))
+        response = conn.read_response()
+        assert b"world" not in response.body + conn.leftover
+        assert not response.complete or conn.is_closed_by_peer()
+    assert send_errors(front.wait_done("long"))
 
 
 def test_streamed_chunk_is_flushed_before_send_returns(front: Front) -> None:

@@ -61,7 +61,7 @@ def test_http_version_1x(front: Front, version: str, expected: str) -> None:
 
 
 def test_http2_scope(tls_front: Front, client_tls: ssl.SSLContext) -> None:
-    """3, 5, 17: over TLS with ALPN h2 the scope says "2" and "https"; no pseudo-headers, host first."""
+    """3, 5, 17, 18: over TLS with ALPN h2: "2", "https", no pseudo-headers, host first, real addresses."""
     response, scope = scope_via_httpx(tls_front, "a3-h2", http2=True, verify=client_tls)
     assert response.http_version == "HTTP/2"
     assert scope["http_version"] == "2"
@@ -70,6 +70,8 @@ def test_http2_scope(tls_front: Front, client_tls: ssl.SSLContext) -> None:
     assert not [n for n in names if n.startswith(b":")], names
     assert scope["headers"][0] == [b"host", f"127.0.0.1:{tls_front.port}".encode()]
     assert names.count(b"host") == 1
+    assert scope["client"][0] == "127.0.0.1"  # 18 on a stream: the connection's addresses
+    assert scope["server"] == ["127.0.0.1", tls_front.port]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE", "PROPFIND"])
