@@ -23,6 +23,7 @@ from zope.interface import implementer
 
 from bridge._aio import as_future
 from bridge._body import BodyPipe
+from bridge._flow import Wakeup, WriteGate
 from bridge._http_cycle import (
     AbortConnection,
     Action,
@@ -64,9 +65,8 @@ class HTTPResponder:
         self.scope = scope
         self.cycle = HTTPCycle(scope["method"], pathsend=True)
         self.task: asyncio.Task[None] | None = None
-        self._receive_waiter: asyncio.Future[None] | None = None
-        self._drained: asyncio.Future[None] | None = None
-        self._paused = False
+        self._wakeup = Wakeup(self._loop)
+        self._gate = WriteGate(self._loop)
         self._reading_paused = False
         self._producer_registered = False
         self._body_file: Any = None
@@ -121,12 +121,12 @@ class HTTPResponder:
         self.cycle.body_received(data)
         if self.cycle.buffered > BODY_HIGH_WATER and not self._reading_paused:
             self._set_reading(False)
-        self._wake_receiver()
+        self._wakeup.wake()
 
     def body_end(self) -> None:
         self._upload_done = True
         self.cycle.body_finished()
-        self._wake_receiver()
+        self._wakeup.wake()
 
     def _set_reading(self, on: bool) -> None:
         """Pause or resume reading the request body from the network."""
@@ -153,11 +153,7 @@ class HTTPResponder:
                 if self._reading_paused and self.cycle.buffered == 0:
                     self._set_reading(True)
                 return message
-            self._receive_waiter = self._loop.create_future()
-            try:
-                await self._receive_waiter
-            finally:
-                self._receive_waiter = None
+            await self._wakeup.wait()
 
     def _pull_buffered_body(self) -> None:
         chunk = self._body_file.read(BODY_READ_SIZE)
@@ -165,11 +161,6 @@ class HTTPResponder:
             self.cycle.body_received(chunk)
         else:
             self.cycle.body_finished()
-
-    def _wake_receiver(self) -> None:
-        waiter = self._receive_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     async def send(self, message: Message) -> None:
         if self.cycle.client_gone:
@@ -186,12 +177,8 @@ class HTTPResponder:
             await self._send_file(file)
         else:
             self._apply_all(actions)
-        if self._paused and not self._finished:
-            self._drained = self._loop.create_future()
-            try:
-                await self._drained
-            finally:
-                self._drained = None
+        if self._gate.paused and not self._finished:
+            await self._gate.wait()
             if self.cycle.client_gone:
                 raise ClientDisconnected("the client closed the connection")
 
@@ -303,7 +290,7 @@ class HTTPResponder:
             self._body_pipe.detach()
         actions = self.cycle.reject(status, headers)
         self.cycle.client_disconnected()
-        self._wake_receiver()
+        self._wakeup.wake()
         # Never write from inside Twisted's header parser: do it on the next turn.
         self._loop.call_soon(self._apply_all, actions)
         if self.task is None:
@@ -325,12 +312,10 @@ class HTTPResponder:
     # -- producer interface (called by Twisted) --------------------------------
 
     def pauseProducing(self) -> None:
-        self._paused = True
+        self._gate.pause()
 
     def resumeProducing(self) -> None:
-        self._paused = False
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        self._gate.resume()
 
     def stopProducing(self) -> None:
         self._client_gone()
@@ -339,7 +324,7 @@ class HTTPResponder:
 
     def _finished_ok(self, _: object) -> None:
         """``notifyFinish`` fired: the response is out; tell a waiting receive()."""
-        self._wake_receiver()
+        self._wakeup.wake()
 
     def _connection_lost(self, reason: Failure) -> None:
         self._client_gone()
@@ -355,9 +340,8 @@ class HTTPResponder:
         self._producer_registered = False
         if self._body_pipe is not None:
             self._body_pipe.detach()
-        self._wake_receiver()
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        self._wakeup.wake()
+        self._gate.close()
         self._schedule_cancel()
 
     def _schedule_cancel(self) -> None:

@@ -31,6 +31,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
+from bridge._flow import Wakeup, WriteGate
 from bridge._proxy import apply_proxy_headers
 from bridge._request_facts import request_facts
 from bridge._scope import build_websocket_scope
@@ -212,10 +213,9 @@ class WebSocketSession:
         #: The wire protocol's transport, once the channel was handed over.
         self.transport: ITransport | None = None
         self._connected = True
-        self._paused = False
         self._reading_paused = False
-        self._receive_waiter: asyncio.Future[None] | None = None
-        self._drained: asyncio.Future[None] | None = None
+        self._wakeup = Wakeup(self._loop)
+        self._gate = WriteGate(self._loop)
         self._grace_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
@@ -237,11 +237,7 @@ class WebSocketSession:
                 if self._reading_paused and not self.cycle.backlogged:
                     self._set_reading(True)
                 return message
-            self._receive_waiter = self._loop.create_future()
-            try:
-                await self._receive_waiter
-            finally:
-                self._receive_waiter = None
+            await self._wakeup.wait()
 
     async def send(self, message: Message) -> None:
         try:
@@ -250,17 +246,8 @@ class WebSocketSession:
             _log.error("ASGI protocol violation on WebSocket {uri}: {error}", uri=self._uri, error=str(e))
             raise
         self._apply(actions)
-        if self._paused and self._connected:
-            self._drained = self._loop.create_future()
-            try:
-                await self._drained
-            finally:
-                self._drained = None
-
-    def _wake_receiver(self) -> None:
-        waiter = self._receive_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._connected:
+            await self._gate.wait()
 
     # -- carrying out actions -------------------------------------------------
 
@@ -326,7 +313,7 @@ class WebSocketSession:
 
     def server_close(self, code: int, reason: str) -> None:
         self._apply(self.cycle.server_close(code, reason))
-        self._wake_receiver()
+        self._wakeup.wake()
 
     # -- keepalive -------------------------------------------------------------
 
@@ -356,7 +343,7 @@ class WebSocketSession:
             return
         _log.info("WebSocket {uri}: no pong within {t:g} s; closing", uri=self._uri, t=self._owner.ping_timeout)
         self._apply(self.cycle.keepalive_timeout())
-        self._wake_receiver()
+        self._wakeup.wake()
 
     def _check_pong(self) -> None:
         if self._pong_timer is not None and not self.cycle.awaiting_pong:
@@ -378,7 +365,7 @@ class WebSocketSession:
 
     def dataReceived(self, data: bytes) -> None:
         self._apply(self.cycle.receive_data(data))
-        self._wake_receiver()
+        self._wakeup.wake()
         if self.cycle.backlogged and not self._reading_paused:
             self._set_reading(False)
         self._check_pong()
@@ -393,12 +380,10 @@ class WebSocketSession:
     # -- IPushProducer (called by Twisted) --------------------------------------
 
     def pauseProducing(self) -> None:
-        self._paused = True
+        self._gate.pause()
 
     def resumeProducing(self) -> None:
-        self._paused = False
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_result(None)
+        self._gate.resume()
 
     def stopProducing(self) -> None:
         self._connection_gone()
@@ -418,8 +403,8 @@ class WebSocketSession:
             if timer is not None:
                 timer.cancel()
         self._ping_timer = self._pong_timer = self._teardown_timer = None
-        self._wake_receiver()
-        self.resumeProducing()
+        self._wakeup.wake()
+        self._gate.close()
         task = self.task
         if task is not None and not task.done() and self._grace_timer is None:
             # Give the app time to see websocket.disconnect, then cancel it.
