@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.servers import wait_for
+from tests.tls import self_signed
 
 REPO = Path(__file__).resolve().parents[1]
 SERVING = re.compile(r"hybrid serving on (.+?) with (\S+)")
@@ -127,3 +128,9 @@ def hybrid_server() -> Iterator[Callable[..., HybridProcess]]:
             return stack.enter_context(running(hybrid_argv(*args)))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, as (cert.pem, key.pem)."""
+    return self_signed(tmp_path_factory.mktemp("tls"))

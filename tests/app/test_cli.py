@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 import signal
 import socket
@@ -13,10 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from app.tutorial import BODY
 from tests.conftest import REPO, HybridProcess, hybrid_argv
@@ -36,28 +31,12 @@ def test_startup_line_names_reactor_and_addresses(hybrid_server: Start, tmp_path
         assert client.get("http://unix/asgi/delayed?delay=0").content == BODY
 
 
-def test_tls_listener(hybrid_server: Start, tmp_path: Path) -> None:
+def test_tls_listener(hybrid_server: Start, certificate: tuple[Path, Path]) -> None:
     """An ssl: endpoint serves HTTPS, and the startup line says https."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert, key = certificate
     server = hybrid_server(
         "--listen",
-        f"ssl:0:interface=127.0.0.1:privateKey={tmp_path / 'key.pem'}:certKey={tmp_path / 'cert.pem'}",
+        f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",
     )
     [url] = server.addresses
     assert url.startswith("https://127.0.0.1:")
