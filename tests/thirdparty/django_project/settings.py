@@ -15,6 +15,7 @@ INSTALLED_APPS: list[str] = []
 DATABASES: dict[str, dict[str, str]] = {}
 MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
 ]

@@ -18,5 +18,8 @@ urlpatterns = [
     path("outcome/<str:token>/", views.outcome, name="outcome"),
     path("static/base.css", views.static_file, name="static-file"),
     path("upload/", views.upload, name="upload"),
+    path("files/", views.files, name="files"),
     path("async/", views.async_view, name="async"),
+    path("meta/", views.meta, name="meta"),
+    path("latin1/", views.latin1_header, name="latin1"),
 ]

@@ -136,7 +136,38 @@ def upload(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"size": len(request.body), "sha256": hashlib.sha256(request.body).hexdigest()})
 
 
+@csrf_exempt
+def files(request: HttpRequest) -> JsonResponse:
+    """A multipart form with a file, parsed by Django's upload handlers."""
+    upload = request.FILES["file"]
+    data = upload.read()
+    return JsonResponse(
+        {"name": request.POST["name"], "filename": upload.name, "sha256": hashlib.sha256(data).hexdigest()}
+    )
+
+
 async def async_view(request: HttpRequest) -> JsonResponse:
     """An ``async def`` view: on the server's loop under ASGI, in a worker thread under WSGI."""
     await asyncio.sleep(0)
     return JsonResponse({"path": request.path, "on_main_thread": threading.current_thread() is threading.main_thread()})
+
+
+def meta(request: HttpRequest) -> JsonResponse:
+    """What the server told Django about the connection (CGI-style names, under both handlers)."""
+    keys = ["REMOTE_ADDR", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "QUERY_STRING", "HTTP_X_TWICE"]
+    return JsonResponse(
+        {
+            **{key: request.META.get(key) for key in keys},
+            "scheme": request.scheme,
+            "host": request.get_host(),
+            "GET": {key: request.GET.getlist(key) for key in request.GET},
+            "cookies": request.COOKIES,
+        }
+    )
+
+
+def latin1_header(request: HttpRequest) -> HttpResponse:
+    """A header value outside ASCII but inside Latin-1, which Django sends as that one byte."""
+    response = HttpResponse("ok", content_type="text/plain")
+    response["X-Name"] = "Jürgen"
+    return response
