@@ -16,7 +16,7 @@ import pytest
 from app.tutorial import BODY
 from tests.conftest import REPO, HybridProcess, hybrid_argv
 
-ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+ASYNCIO_REACTOR = "bridge._reactor.BridgeReactor"  # Twisted's AsyncioSelectorReactor, cheaper writes
 MOUNTABLES = "tests.app.mountables"
 Start = Callable[..., HybridProcess]
 

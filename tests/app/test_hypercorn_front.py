@@ -28,7 +28,7 @@ async def _fire(url: str, paths: list[str]) -> list[httpx.Response]:
 
 def test_fifty_concurrent_requests_per_side_under_hypercorn() -> None:
     with running(hybrid_argv("--server", "hypercorn", "--delay", "2")) as server:
-        assert server.reactor == "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+        assert server.reactor == "bridge._reactor.BridgeReactor"
         paths = [f"/{side}/delayed" for side in ("twisted", "asgi") for _ in range(CONCURRENCY)]
         responses = asyncio.run(_fire(server.url, paths))
         assert [(r.status_code, r.content) for r in responses] == [(200, BODY)] * len(paths)
