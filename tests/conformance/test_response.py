@@ -8,6 +8,9 @@ connection is closed, where the framing requires it).
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
 
 from tests.conformance.fronts import Front
@@ -15,6 +18,7 @@ from tests.conformance.rawhttp import Connection, Response
 from tests.conformance.script import Step, body, gate, probe_headers, receive_body, send, send_errors, start
 
 READ = receive_body()
+OK = [start(200, [(b"content-length", b"2")]), body(b"ok")]
 
 
 def exchange(front: Front, rid: str, *steps: Step, method: str = "GET", version: str = "HTTP/1.1") -> Response:
@@ -166,3 +170,44 @@ def test_no_body_for_204_and_304(front: Front, status: int) -> None:
     response = exchange(front, f"r59-{status}", start(status), body(b"not allowed"))
     assert response.status == status
     assert response.body == b""
+
+
+def request_bytes(front: Front, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"GET {front.target(path)} HTTP/1.1", f"Host: {front.host}:{front.port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
+
+
+def test_pipelined_requests_are_answered_in_order(front: Front) -> None:
+    """Three requests in one write, the first held on a gate: three responses, in request order."""
+    name = f"pipe-{uuid.uuid4().hex}"
+    first = [READ, gate(name), start(200, [(b"content-length", b"5")]), body(b"first")]
+    later = [[READ, start(200, [(b"content-length", b"5")]), body(word)] for word in (b"secnd", b"third")]
+    with Connection(front) as conn:
+        conn.send(
+            request_bytes(front, "/p1", probe_headers(f"{name}-1", *first))
+            + request_bytes(front, "/p2", probe_headers(f"{name}-2", *later[0]))
+            + request_bytes(front, "/p3", probe_headers(f"{name}-3", *later[1]))
+        )
+        front.wait_gate(f"{name}-1", name)
+        front.release(name)
+        assert [conn.read_response().body for _ in range(3)] == [b"first", b"secnd", b"third"]
+
+
+def test_unread_request_body_is_never_parsed_as_a_request(front: Front) -> None:
+    """An app that answers without reading the body: the body is skipped or the connection closed, never run."""
+    smuggled = f"smuggled-{uuid.uuid4().hex}"
+    inner = request_bytes(front, "/smuggled", probe_headers(smuggled))
+    headers = {**probe_headers("unread", *OK), "Content-Length": str(len(inner))}
+    with Connection(front) as conn:
+        conn.send(request_bytes(front, "/unread", headers, inner))
+        assert conn.read_response().body == b"ok"
+        front.wait_done("unread")
+        try:
+            conn.request("GET", "/after-unread", probe_headers("after-unread", READ, *OK))
+            second: Response | None = conn.read_response()
+        except ConnectionError:
+            second = None  # closed after the first response: the body was never parsed either
+        assert second is None or second.body == b"ok"
+    with pytest.raises(httpx.HTTPStatusError):
+        front.record(smuggled)
