@@ -63,7 +63,7 @@ class HybridSite:
 
 def build_site(reactor: IReactorTime, delay: float = DEFAULT_DELAY) -> HybridSite:
     """Build the site's pieces; ``delay`` is the default when a request has no ``?delay=``."""
-    stats = Stats(SIDES)
+    stats = Stats(SIDES, reactor)
     native = Resource()
     native.putChild(b"delayed", DelayedResource(reactor, stats["twisted"], delay))
     native.putChild(b"stream", StreamingResource(reactor, stats["twisted"], delay))

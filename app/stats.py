@@ -4,17 +4,22 @@ Each side of the site (``twisted``, ``asgi``, and any added later) owns one ``Si
 request handler calls ``begin()`` when it starts waiting and then exactly one of ``complete()``
 or ``abandon()`` on the returned ``Tracker``. The counters only ever change on the event loop
 thread, so they need no lock. The snapshot also carries the serving process's pid, CPU time and
-resident memory, so a client (``hybrid compare``) can tell what a workload cost the server.
+resident memory, so a client (``hybrid compare``) can tell what a workload cost the server, and
+what a leak would show first: open file descriptors, asyncio tasks and the reactor's pending
+delayed calls (the hardening tests and ``make soak`` watch them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
 
 #: Latency percentiles are computed over this many most recent requests, so a long-running
 #: server keeps bounded memory; count, mean and max cover every completed request.
@@ -119,8 +124,9 @@ class Stats:
     Adding a side is one call: ``stats.add_side("wsgi")``.
     """
 
-    def __init__(self, sides: Iterable[str] = ()) -> None:
+    def __init__(self, sides: Iterable[str] = (), clock: IReactorTime | None = None) -> None:
         self._sides: dict[str, SideStats] = {}
+        self._clock = clock
         for name in sides:
             self.add_side(name)
 
@@ -142,18 +148,35 @@ class Stats:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """``{"twisted": {...}, "asgi": {...}, "process": {...}}``, sides in the order added."""
         sides = {name: side.snapshot() for name, side in self._sides.items()}
-        return {**sides, PROCESS: process_snapshot()}
+        return {**sides, PROCESS: process_snapshot(self._clock)}
 
 
-def process_snapshot() -> dict[str, float | int | None]:
-    """This process's pid, CPU seconds (user + system, all threads) and resident set size.
+def process_snapshot(clock: IReactorTime | None = None) -> dict[str, float | int | None]:
+    """This process's pid, CPU seconds (user + system, all threads), resident set size, open file
+    descriptors, asyncio tasks and the delayed calls pending on ``clock`` (the reactor).
 
-    RSS is read from ``/proc/self/statm`` (current, not peak, so a client can diff it); it is
-    None where there is no ``/proc``.
+    RSS is read from ``/proc/self/statm`` (current, not peak, so a client can diff it); it and the
+    descriptors are None where there is no ``/proc``, tasks when no event loop is running, delayed
+    calls without a clock.
     """
     try:
         with open("/proc/self/statm") as statm:
             rss: int | None = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         rss = None
-    return {"pid": os.getpid(), "cpu_seconds": time.process_time(), "rss_bytes": rss}
+    try:
+        fds: int | None = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        fds = None
+    try:
+        tasks: int | None = len(asyncio.all_tasks())
+    except RuntimeError:
+        tasks = None
+    return {
+        "pid": os.getpid(),
+        "cpu_seconds": time.process_time(),
+        "rss_bytes": rss,
+        "open_fds": fds,
+        "tasks": tasks,
+        "delayed_calls": None if clock is None else len(clock.getDelayedCalls()),
+    }

@@ -1,14 +1,26 @@
-"""HTTP/1.1 channel guards Twisted does not have: a header deadline and a connection cap.
+"""HTTP/1.1 channel guards Twisted does not have: a header deadline, a connection cap, strict framing.
 
 Twisted's idle timeout is reset by every byte, so a client that trickles a
 header line every few seconds (slowloris) holds a connection forever.
 ``GuardedHTTPChannel`` gives each request a deadline for its complete
 headers, counted from the connection or the previous response; it also
 bounds the idle time of a keep-alive connection.
+
+It also refuses, with 400 and a close, the requests that Twisted 26.10 reads
+one way and another HTTP parser (a proxy in front) could read another --
+the request smuggling vectors of RFC 9112 sections 3.2, 5.2, 6.1 and 7.1:
+obsolete line folding, a Transfer-Encoding other than exactly ``chunked``
+(Twisted ignores ``identity``, even beside ``chunked`` or Content-Length),
+Transfer-Encoding on HTTP/1.0, zero or several Host headers, a bare LF,
+chunk sizes beyond 60 bits.  Twisted's own checks already refuse
+Content-Length with Transfer-Encoding, repeated or malformed
+Content-Length, NUL/CR/LF in headers, bad chunk sizes, extensions and
+terminators.  ``tests/hardening/test_malformed.py`` covers each vector.
 """
 
 from __future__ import annotations
 
+import re
 from time import monotonic
 from typing import Any
 
@@ -16,12 +28,23 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+from twisted.web.http import (
+    HTTPChannel,
+    _ChunkedTransferDecoder,
+    _GenericHTTPChannelProtocol,
+    _MalformedChunkedDataError,
+    maxChunkSizeLineLength,
+)
 
 _log = Logger(namespace="bridge.site")
 
 _TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-_TOO_LARGE_RESPONSE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_REFUSALS = {
+    400: b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    431: b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    505: b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+}
+_HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _OVERLOAD_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 )
@@ -34,6 +57,8 @@ class GuardedHTTPChannel(HTTPChannel):
     _headerTimer: IDelayedCall | None = None
     _headerDeadline: float | None = None
     _partialRequest = False
+    _hostHeaders = 0
+    _refused = False
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -42,31 +67,81 @@ class GuardedHTTPChannel(HTTPChannel):
     def dataReceived(self, data: bytes) -> None:
         self._partialRequest = True
         super().dataReceived(data)
+        # Twisted splits lines at CRLF only, so a line ended by a bare LF
+        # would wait for the header deadline before being refused: refuse it now.
+        if self.line_mode and b"\n" in self._buffer.partition(b"\r\n")[0] and not self._closing():
+            self._refuse(400, "bare LF in the request head")
 
     def lineReceived(self, line: bytes) -> None:
         # Twisted answers an oversized header block with a bare 400 and an
         # oversized line with silence; RFC 6585 has a status for both.
         if self._receivedHeaderSize + len(line) > self.totalHeadersSize:
-            self._headersTooLarge()
+            self._refuse(431, f"request headers over {self.totalHeadersSize} bytes")
+        elif problem := self._lineProblem(line):
+            self._refuse(*problem)
         else:
             super().lineReceived(line)
 
-    def lineLengthExceeded(self, line: bytes) -> None:
-        self._headersTooLarge()
+    def _lineProblem(self, line: bytes) -> tuple[int, str] | None:
+        if not line:
+            return None
+        if not hasattr(self, "_command"):  # no request line yet: this is it
+            parts = line.split(b" ")
+            if len(parts) != 3:
+                return None  # Twisted refuses it
+            _, target, version = parts
+            if version not in (b"HTTP/1.1", b"HTTP/1.0") and _HTTP_VERSION.fullmatch(version):
+                return 505, f"unsupported version {version.decode()}"
+            # Twisted means to allow printable ASCII only, but lets 0x7f-0xb0 through.
+            if not target.isascii() or b"\x7f" in target:
+                return 400, "a byte outside printable ASCII in the request target"
+        elif line[:1] in (b" ", b"\t"):
+            # Twisted joins folded lines; a proxy may see a header of its own there.
+            return 400, "obsolete line folding"
+        return None
 
-    def _headersTooLarge(self) -> None:
+    def headerReceived(self, line: bytes) -> bool:
+        name, _, value = line.partition(b":")
+        name = name.lower()
+        if name == b"host":
+            self._hostHeaders += 1
+            if self._hostHeaders > 1:
+                self._refuse(400, "more than one Host header")
+                return False
+        elif name == b"transfer-encoding" and (
+            value.strip(b" \t").lower() != b"chunked" or self._version != b"HTTP/1.1"
+        ):
+            self._refuse(400, "a Transfer-Encoding other than chunked on HTTP/1.1")
+            return False
+        ok: bool = super().headerReceived(line)
+        if ok and name == b"transfer-encoding":
+            self._transferDecoder = _StrictChunkedDecoder(self.requests[-1].handleContentChunk, self._finishRequestBody)
+        return ok
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._refuse(431, f"request headers over {self.totalHeadersSize} bytes")
+
+    def _refuse(self, status: int, reason: str) -> None:
         assert self.transport is not None
-        _log.info(
-            "Refusing {peer}: request headers over {n} bytes",
-            peer=str(self.transport.getPeer()),
-            n=self.totalHeadersSize,
-        )
-        self.transport.write(_TOO_LARGE_RESPONSE)
+        self._refused = True
+        _log.info("Refusing {peer}: {reason}", peer=str(self.transport.getPeer()), reason=reason)
+        self.transport.write(_REFUSALS[status])
         self.loseConnection()
+
+    def _closing(self) -> bool:
+        return self.transport is None or bool(getattr(self.transport, "disconnecting", False))
 
     def allHeadersReceived(self) -> None:
         self._cancelHeaderTimer()
-        super().allHeadersReceived()
+        hosts, self._hostHeaders = self._hostHeaders, 0
+        if not hosts and self._version == b"HTTP/1.1":
+            self._refuse(400, "no Host header in an HTTP/1.1 request")
+        else:
+            super().allHeadersReceived()
+
+    def allContentReceived(self) -> None:
+        if not self._refused:  # the base class would process the refused request
+            super().allContentReceived()
 
     def requestDone(self, request: Any) -> None:
         # Arm before the base class replays pipelined bytes: if they hold
@@ -121,6 +196,31 @@ class GuardedHTTPChannel(HTTPChannel):
             )
             transport.write(_TIMEOUT_RESPONSE)
         self.loseConnection()
+
+
+class _StrictChunkedDecoder(_ChunkedTransferDecoder):
+    """Twisted's chunked decoder, also refusing a bare LF in a size or trailer line and sizes over 60 bits.
+
+    Twisted would wait for a CRLF that never comes, and parses any length of
+    hex digits where a proxy with 64-bit sizes could overflow.
+    """
+
+    def _dataReceived_CHUNK_LENGTH(self) -> bool:
+        line = self._line()
+        if len(line.partition(b";")[0].lstrip(b"0")) > 15:
+            raise _MalformedChunkedDataError("Chunk size over 60 bits.")
+        return super()._dataReceived_CHUNK_LENGTH()
+
+    def _dataReceived_TRAILER(self) -> bool:
+        self._line()
+        return super()._dataReceived_TRAILER()
+
+    def _line(self) -> bytes:
+        end = self._buffer.find(b"\r\n", 0, maxChunkSizeLineLength + 2)
+        line = bytes(self._buffer[: end if end >= 0 else maxChunkSizeLineLength + 2])
+        if b"\n" in line:
+            raise _MalformedChunkedDataError("Bare LF in a chunked body.")
+        return line
 
 
 class OverloadedProtocol(Protocol):

@@ -120,7 +120,7 @@ def test_stats_shape(server: HybridProcess) -> None:
         httpx.get(f"{server.url}/{side}/delayed?delay=0")
     result = stats(server)
     assert list(result) == [*SIDES, "wsgi", "process"]  # /wsgi: tests/app/test_wsgi*.py
-    assert set(result["process"]) == {"pid", "cpu_seconds", "rss_bytes"}
+    assert set(result["process"]) == {"pid", "cpu_seconds", "rss_bytes", "open_fds", "tasks", "delayed_calls"}
     for side in SIDES:
         assert set(result[side]) == {"in_flight", "peak_in_flight", "completed", "abandoned", "latency"}
         latency = result[side]["latency"]

@@ -1,0 +1,86 @@
+"""A live ``hybrid serve`` with the misbehaving mounts of ``tests.hardening.apps``, checked for leaks.
+
+``serve(*options)`` runs it until the block ends. On the way in it records the server's open file
+descriptors (from ``/proc/<pid>/fd``), asyncio tasks and pending reactor delayed calls (from
+``/stats``); on the way out it waits until all three are back at or below those figures, fails
+if they are not within a bound, then stops the server with SIGTERM and expects exit status 0.
+So every live-server test module also proves that it left nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.conftest import HybridProcess, hybrid_argv, running
+from tests.servers import wait_for
+
+MOUNTS = ("--mount", "/a=tests.hardening.apps:asgi_app", "--mount", "/n=tests.hardening.apps:native")
+#: How long leftovers may take to go (grace timers, closing connections): a bound, not a target.
+SETTLE = 20.0
+
+
+@dataclass
+class Server:
+    """A running ``hybrid serve`` and the figures a leak would change."""
+
+    process: HybridProcess
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def pid(self) -> int:
+        return self.process.proc.pid
+
+    def stats(self) -> dict[str, Any]:
+        with httpx.Client(timeout=10) as client:
+            result: dict[str, Any] = client.get(self.url + "/stats").json()
+        return result
+
+    def leak_figures(self) -> dict[str, int]:
+        """Open descriptors, asyncio tasks and pending delayed calls, as the server sees them."""
+        fds = len(os.listdir(f"/proc/{self.pid}/fd"))  # before our own /stats connection exists
+        process = self.stats()["process"]
+        return {"open_fds": fds, "tasks": process["tasks"], "delayed_calls": process["delayed_calls"]}
+
+    def healthy(self) -> bool:
+        return httpx.get(self.url + "/healthz", timeout=10).text == "ok"
+
+    def log(self) -> str:
+        return self.process.log()
+
+    def wait_until_back_to(self, baseline: dict[str, int]) -> None:
+        seen: list[dict[str, int]] = []
+
+        def back() -> bool:
+            seen.append(self.leak_figures())
+            return all(seen[-1][name] <= baseline[name] for name in baseline)
+
+        try:
+            wait_for(back, "the server's descriptors, tasks and delayed calls to return to baseline", SETTLE)
+        except AssertionError:
+            raise AssertionError(f"leak: baseline {baseline}, now {seen[-1]}") from None
+
+
+@contextmanager
+def serve(*options: str, check_leaks: bool = True) -> Iterator[Server]:
+    """``hybrid serve`` with the test mounts and ``options``, leak-checked and stopped cleanly."""
+    with running(hybrid_argv(*MOUNTS, *options)) as process:
+        server = Server(process)
+        baseline = server.leak_figures()
+        yield server
+        if check_leaks:
+            server.wait_until_back_to(baseline)
+        assert server.healthy()
+        assert process.stop() == 0, process.log()
