@@ -12,6 +12,12 @@ This relies on two private attributes of Twisted's HTTP/1.1 channel
 (``_command``, ``_path``, ``_version``: the request line, set before
 ``gotLength``); ``tests/bridge/test_twisted_hooks.py`` pins them, and the
 request falls back to Twisted's own behaviour if they are missing.
+
+HTTP/2 differs: Twisted's private ``H2Stream._convertHeaders`` adds the
+headers one by one and calls ``gotLength`` the moment it meets
+``content-length``, before the headers that follow it (h2 always puts
+``cookie`` last). Its last step, with every header in and before any body, is
+``parseCookies``, so HTTP/2 requests are routed there instead (also pinned).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import server
+from twisted.web._http2 import H2Stream
 from twisted.web.http import datetimeToString, parse_qs
 from twisted.web.resource import IResource
 from zope.interface import Interface
@@ -61,6 +68,16 @@ class StreamingRequest(server.Request):
 
     def gotLength(self, length: int | None) -> None:
         super().gotLength(length)
+        if not isinstance(self.channel, H2Stream):
+            self._route()
+
+    def parseCookies(self) -> None:
+        super().parseCookies()
+        if isinstance(self.channel, H2Stream):
+            self._route()
+
+    def _route(self) -> None:
+        """Find the resource from the request line and headers; render it now if it streams bodies."""
         line = _request_line(self.channel)
         if line is None:
             return

@@ -1,7 +1,8 @@
 """Pin the Twisted internals the bridge relies on, so an upgrade that moves them fails here.
 
 ``StreamingRequest.gotLength`` reads the request line from HTTPChannel's
-private ``_command``/``_path``/``_version``; ``bridge.websocket`` takes
+private ``_command``/``_path``/``_version``, and routes HTTP/2 requests when
+the private ``H2Stream._convertHeaders`` calls ``parseCookies``; ``bridge.websocket`` takes
 connections over with the private ``HTTPChannel._protocolUpgradeForWebsockets``.
 These tests drive a real HTTPChannel over Twisted's StringTransport (no global
 reactor).
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import h2.config
+import h2.connection
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
-from twisted.web._http2 import H2Stream
+from twisted.web._http2 import H2Connection, H2Stream
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
@@ -128,6 +131,48 @@ def test_pipelined_requests_after_streamed_one() -> None:
     )
     assert transport.value().count(b"HTTP/1.1 200 OK") == 2
     assert len(leaf.rendered) == 2
+
+
+class HeaderRecordingLeaf(RecordingLeaf):
+    """Also records the request headers as they are when the resource is rendered."""
+
+    def render(self, request: Any) -> Any:
+        self.headers = [
+            (name.lower(), value) for name, values in request.requestHeaders.getAllRawHeaders() for value in values
+        ]
+        return super().render(request)
+
+
+def test_http2_request_is_routed_once_every_header_is_in() -> None:
+    """H2Stream._convertHeaders calls gotLength at content-length, mid-headers, and parseCookies last.
+
+    h2 joins the cookie fields and puts them after the others; the resource must see them,
+    and every header after content-length, when it is rendered (before the body).
+    """
+    root = Resource()
+    leaf = HeaderRecordingLeaf()
+    root.putChild(b"up", leaf)
+    site = StreamingSite(root, reactor=MemoryReactorClock())
+    connection: Any = H2Connection(reactor=MemoryReactorClock())
+    connection.requestFactory, connection.site, connection.factory = site.requestFactory, site, site
+    connection.makeConnection(StringTransport())
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    headers = [(":method", "POST"), (":scheme", "https"), (":authority", "h"), (":path", "/up/x")]
+    client.send_headers(1, [*headers, ("cookie", "a=1"), ("content-length", "5"), ("content-type", "text/plain")])
+    client.send_data(1, b"hel")
+    connection.dataReceived(client.data_to_send())
+    assert leaf.rendered == [(b"POST", b"/up/x", [b"up"], [b"x"])]
+    assert sorted(leaf.headers) == [
+        (b"content-length", b"5"),
+        (b"content-type", b"text/plain"),
+        (b"cookie", b"a=1"),
+        (b"host", b"h"),
+    ]
+    assert leaf.chunks == [b"hel"] and not leaf.ended
+    client.send_data(1, b"lo", end_stream=True)
+    connection.dataReceived(client.data_to_send())
+    assert leaf.chunks == [b"hel", b"lo"] and leaf.ended
 
 
 # ---- the WebSocket upgrade hook (bridge.websocket) ---------------------------------

@@ -25,7 +25,7 @@ from tests.conftest import REPO, hybrid_argv, running
 from tests.servers import wait_for
 
 SUBPATH = "/mnt"
-RUNNING_ON = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
+RUNNING_ON = re.compile(r"Running on (https?://127\.0\.0\.1:\d+)")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Front:
     """A running server with the app at ``prefix``: where to send requests, and how to stop it."""
 
     placement: Placement
-    origin: str  # http://127.0.0.1:PORT
+    origin: str  # http://127.0.0.1:PORT, or https://
     proc: subprocess.Popen[bytes]
     log_path: Path
 
@@ -76,18 +76,24 @@ class Front:
             raise AssertionError(f"{self.placement} ignored SIGTERM:\n{self.log()}") from None
 
 
-def command(placement: Placement, target: str) -> list[str]:
-    """The command line that serves ``module:attr`` as ``placement`` says, on a free loopback port."""
+def command(placement: Placement, target: str, tls: tuple[Path, Path] | None = None) -> list[str]:
+    """The command line that serves ``module:attr`` as ``placement`` says, on a free loopback port.
+
+    With ``tls`` (certificate and key files) it serves HTTPS, and HTTP/2 to clients that offer it.
+    """
     if placement.server == "hybrid":
-        return hybrid_argv("--mount", f"{placement.prefix or '/'}={target}")
+        listen = ["--listen", f"ssl:0:interface=127.0.0.1:privateKey={tls[1]}:certKey={tls[0]}"] if tls else []
+        return hybrid_argv(*listen, "--mount", f"{placement.prefix or '/'}={target}")
     root_path = ["--root-path", placement.prefix] if placement.prefix else []
-    return [sys.executable, "-m", "hypercorn", "--workers", "0", "--bind", "127.0.0.1:0", *root_path, target]
+    certificate = ["--certfile", str(tls[0]), "--keyfile", str(tls[1])] if tls else []
+    bind = ["--workers", "0", "--bind", "127.0.0.1:0", *certificate]
+    return [sys.executable, "-m", "hypercorn", *bind, *root_path, target]
 
 
 @contextmanager
-def serve(placement: Placement, target: str) -> Iterator[Front]:
+def serve(placement: Placement, target: str, tls: tuple[Path, Path] | None = None) -> Iterator[Front]:
     """Serve ``module:attr`` as ``placement`` says until the block ends; the process is always reaped."""
-    argv = command(placement, target)
+    argv = command(placement, target, tls)
     if placement.server == "hybrid":
         with running(argv) as process:
             yield Front(placement, process.url, process.proc, process.log_path)

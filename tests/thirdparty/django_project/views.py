@@ -152,6 +152,7 @@ async def async_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"path": request.path, "on_main_thread": threading.current_thread() is threading.main_thread()})
 
 
+@csrf_exempt
 def meta(request: HttpRequest) -> JsonResponse:
     """What the server told Django about the connection (CGI-style names, under both handlers)."""
     keys = ["REMOTE_ADDR", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "QUERY_STRING", "HTTP_X_TWICE"]
@@ -162,6 +163,8 @@ def meta(request: HttpRequest) -> JsonResponse:
             "host": request.get_host(),
             "GET": {key: request.GET.getlist(key) for key in request.GET},
             "cookies": request.COOKIES,
+            "content_type": request.content_type,
+            "body": request.body.decode(),
         }
     )
 
