@@ -4,7 +4,8 @@ Browsers speak HTTP/2 to any HTTPS server that offers it (ALPN), so most real tr
 these apps this way. HTTP/2 carries the request line as pseudo-headers and lets the client
 order the rest as it likes; h2 (the library under Twisted and Hypercorn) even moves the
 ``cookie`` fields to the end when it joins them. These tests send requests with bodies and
-headers after ``content-length``, the case an HTTP/1.1-only test never sees.
+headers after ``content-length``, the case an HTTP/1.1-only test never sees. WebSockets stay
+on HTTP/1.1 (neither server offers RFC 8441), over TLS: ``wss``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.thirdparty.fronts import PLACEMENTS, SUBPATH, Front, serve
 from tests.thirdparty.streaming import assert_streams
@@ -103,3 +105,11 @@ def test_quart_url_for_uses_https(quart: Front, tls: tuple[Path, Path]) -> None:
         index = client.get("/").json()
     assert index["url_for_item_external"] == f"{quart.url}/items/7"
     assert quart.url.startswith("https://")
+
+
+def test_quart_websocket_over_tls(quart: Front, tls: tuple[Path, Path]) -> None:
+    context = ssl.create_default_context(cafile=str(tls[0]))
+    with connect(f"{quart.ws_url}/ws/ada", ssl=context, open_timeout=DEADLINE) as ws:
+        assert ws.recv(timeout=DEADLINE) == f'{{"path": "/ws/ada", "url_for_index": "{SUBPATH}/"}}'
+        ws.send("over tls")
+        assert ws.recv(timeout=DEADLINE) == "ada: over tls"
