@@ -146,8 +146,9 @@ def render(results: Results) -> str:
         "- The machine is shared with other work. Each run notes how much CPU processes outside "
         'the run used meanwhile ("other load": machine busy time minus the server\'s, the '
         "harness's and its clients'); a run that saw more than "
-        f"{DISTURBED_PCT:.0f}% of a core is measured again (at most {results.retries} times; "
-        '"redone" in the runs column).',
+        f"{DISTURBED_PCT:.0f}% of a core is measured again (at most {results.retries} times, "
+        "while the time budget allows) and the least disturbed attempt is kept (the runs column "
+        'counts the discarded ones as "redone").',
         "- W2 completion ratio: sum over connections of completed requests x delay, divided by "
         "the sum of each connection's busy time (1.0 = a server that adds nothing to the delay).",
         "",
