@@ -10,6 +10,7 @@ Falcon's own hooks: ``process_request`` runs before routing and may set ``req.pa
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from falcon.errors import WebSocketDisconnected
 
 #: How long a gated stream waits for its release before giving up (bounds a failing test).
 GATE_TIMEOUT = 10.0
+CHUNK = 64 * 1024
 
 
 class StartupState:
@@ -62,6 +64,17 @@ class Item:
     async def on_post(self, req: Request, resp: Response, item_id: int) -> None:
         resp.media = {"id": item_id, "got": await req.get_media()}
         resp.status = falcon.HTTP_201
+
+
+class Upload:
+    """Hashes the request body as Falcon's stream yields it, without holding it."""
+
+    async def on_post(self, req: Request, resp: Response) -> None:
+        digest, size = hashlib.sha256(), 0
+        while chunk := await req.stream.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        resp.media = {"size": size, "sha256": digest.hexdigest()}
 
 
 class Go:
@@ -114,6 +127,7 @@ app = falcon.asgi.App(middleware=(StartupState(), StripRootPath()))
 stream = Stream()
 app.add_route("/where", Where())
 app.add_route("/items/{item_id:int}", Item())
+app.add_route("/upload", Upload())
 app.add_route("/go", Go())
 app.add_route("/stream/{token}", stream)
 app.add_route("/release/{token}", stream, suffix="release")

@@ -7,6 +7,7 @@ the shutdown test looks for, since the process is gone by the time anyone could 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -88,11 +89,16 @@ async def release(token: str) -> str:
 
 @app.websocket("/ws/<name>")
 async def chat(name: str) -> None:
-    """Accepts with the ``chat`` subprotocol if offered, says where it is, then echoes until "bye"."""
+    """Accepts with the ``chat`` subprotocol if offered, says where it is, then echoes until "bye".
+
+    A binary message is answered with its SHA-256 digest, so large ones need not come back whole.
+    """
     subprotocol = "chat" if "chat" in websocket.requested_subprotocols else None
     await websocket.accept(subprotocol=subprotocol)
     await websocket.send_json({"path": websocket.path, "url_for_index": url_for("index")})
     while (message := await websocket.receive()) != "bye":
-        assert isinstance(message, str), "this route takes text messages"
-        await websocket.send(f"{name}: {message}")
+        if isinstance(message, bytes):
+            await websocket.send(hashlib.sha256(message).digest())
+        else:
+            await websocket.send(f"{name}: {message}")
     await websocket.close(4000, "bye yourself")

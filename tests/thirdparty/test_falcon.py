@@ -6,6 +6,8 @@ a ``process_request`` middleware (see ``falcon_app``); ``/where`` shows why on b
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -55,6 +57,14 @@ def test_path_template_and_query_parameters(client: httpx.Client) -> None:
 def test_media_post(client: httpx.Client) -> None:
     response = client.post("/items/4", json={"name": "ada", "tags": ["x"]})
     assert (response.status_code, response.json()) == (201, {"id": 4, "got": {"name": "ada", "tags": ["x"]}})
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_request_body_read_as_a_stream(client: httpx.Client, framing: str) -> None:
+    data = os.urandom(8 * 2**20)
+    content = data if framing == "content-length" else iter([data[i : i + 2**20] for i in range(0, len(data), 2**20)])
+    response = client.post("/upload", content=content)
+    assert response.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def test_see_other_redirect_under_the_prefix(front: Front, client: httpx.Client) -> None:

@@ -6,6 +6,7 @@ Quart runs ``before_serving``/``after_serving`` in the ASGI lifespan, strips ``r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -78,6 +79,15 @@ def test_websocket_subprotocol_messages_and_close_code(front: Front) -> None:
             ws.recv(timeout=DEADLINE)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4000, "bye yourself")
+
+
+def test_websocket_large_binary_message(front: Front) -> None:
+    """4 MiB in one message, many TCP reads and frames' worth, reassembled before the app sees it."""
+    data = os.urandom(4 * 2**20)
+    with connect(f"{front.ws_url}/ws/bin", open_timeout=DEADLINE, max_size=None) as ws:
+        ws.recv(timeout=DEADLINE)
+        ws.send(data)
+        assert ws.recv(timeout=DEADLINE) == hashlib.sha256(data).digest()
 
 
 def test_websocket_without_subprotocol(front: Front) -> None:
