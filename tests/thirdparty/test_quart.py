@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -51,6 +52,26 @@ def test_quart_sees_its_mount_point_and_what_startup_did(front: Front, client: h
 def test_path_and_query_parameters(client: httpx.Client) -> None:
     assert client.get("/items/5?q=x&q=y").json() == {"id": 5, "q": ["x", "y"]}
     assert client.get("/items/five").status_code == 404
+
+
+def test_absolute_form_request_target(request: pytest.FixtureRequest, front: Front) -> None:
+    """``GET http://host/path`` (RFC 9112 3.2.2: a server MUST accept it; clients send it to proxies).
+
+    Neither server takes the path out of it: both put the whole URI in ``scope["path"]``, and Quart
+    copes (it parses a ``path`` that does not start with ``/``). Under ``hybrid serve`` at a sub-path
+    the request never reaches Quart: Twisted finds the mount by walking ``request.path``, which
+    still starts with ``http:``, and answers its own 404. Known, not fixed here (see the report).
+    """
+    if front.placement == Placement("hybrid", SUBPATH):
+        request.node.add_marker(pytest.mark.xfail(reason="Twisted traverses the absolute URI", strict=True))
+    host, port = front.origin.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=DEADLINE) as connection:
+        connection.sendall(
+            f"GET {front.url}/items/3 HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b'{"id":3,"q":[]}\n')
 
 
 def test_json_round_trip(client: httpx.Client) -> None:
