@@ -89,12 +89,12 @@ async def release(token: str) -> str:
 
 @app.websocket("/ws/<name>")
 async def chat(name: str) -> None:
-    """Accepts with the ``chat`` subprotocol if offered, says where it is, then echoes until "bye".
+    """Accepts (with a header, and the ``chat`` subprotocol if offered), says where it is, then echoes until "bye".
 
     A binary message is answered with its SHA-256 digest, so large ones need not come back whole.
     """
     subprotocol = "chat" if "chat" in websocket.requested_subprotocols else None
-    await websocket.accept(subprotocol=subprotocol)
+    await websocket.accept(headers={"x-chat-room": name}, subprotocol=subprotocol)
     await websocket.send_json({"path": websocket.path, "url_for_index": url_for("index")})
     while (message := await websocket.receive()) != "bye":
         if isinstance(message, bytes):

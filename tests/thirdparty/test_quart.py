@@ -92,6 +92,7 @@ def test_streaming_response_arrives_as_it_is_written(client: httpx.Client) -> No
 def test_websocket_subprotocol_messages_and_close_code(front: Front) -> None:
     with connect(f"{front.ws_url}/ws/ada", subprotocols=[Subprotocol("chat")], open_timeout=DEADLINE) as ws:
         assert ws.subprotocol == "chat"
+        assert ws.response is not None and ws.response.headers["x-chat-room"] == "ada"
         assert ws.recv(timeout=DEADLINE) == f'{{"path": "/ws/ada", "url_for_index": "{front.prefix}/"}}'
         ws.send("hello")
         assert ws.recv(timeout=DEADLINE) == "ada: hello"
