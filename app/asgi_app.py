@@ -157,16 +157,18 @@ class _UnlessAbandoned(Response):
             if not finishing:
                 cancel_scope.cancel()
 
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watch_disconnect, tasks.cancel_scope)
-            # ASGI 2.4: a send after the client left raises OSError (which Starlette's
-            # StreamingResponse turns into ClientDisconnect).
-            with contextlib.suppress(OSError, ClientDisconnect):
-                await self._wait()
-                await self._response(scope, _receive_nothing, send_final_aware)
-                completed = True
-            tasks.cancel_scope.cancel()
-        if completed:
-            tracker.complete()
-        else:
-            tracker.abandon()
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(watch_disconnect, tasks.cancel_scope)
+                # ASGI 2.4: a send after the client left raises OSError (which Starlette's
+                # StreamingResponse turns into ClientDisconnect).
+                with contextlib.suppress(OSError, ClientDisconnect):
+                    await self._wait()
+                    await self._response(scope, _receive_nothing, send_final_aware)
+                    completed = True
+                tasks.cancel_scope.cancel()
+        finally:  # also when the server cancels the task before the disconnect is seen here
+            if completed:
+                tracker.complete()
+            else:
+                tracker.abandon()

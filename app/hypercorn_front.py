@@ -12,6 +12,10 @@ with Twisted's asyncio reactor as a guest on Hypercorn's loop::
 Same URLs, bodies and ``/stats`` as the Twisted front.  The ``--listen`` endpoint strings
 become sockets bound here and handed to Hypercorn (``fd://``), so that port 0 works and the
 startup line names the real addresses.  Callers install the asyncio reactor first.
+
+The limits and timeouts Hypercorn has an equivalent for are mapped onto its config
+(``Limits.hypercorn_config``); the native sides keep their in-flight and body limits, which
+this front applies itself. The README's "Limits and timeouts" table says which are missing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from starlette.routing import Mount
 from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
+from app.in_flight import limit_native_sides
+from app.limits import Limits
 from app.options import ServeOptions
 from app.site import HybridSite, build_site
 from bridge._aio import reactor_loop
@@ -41,9 +47,11 @@ class ListenError(ValueError):
     """A ``--listen`` endpoint this front cannot serve; the message names it."""
 
 
-def build_app(site: HybridSite) -> Starlette:
+def build_app(site: HybridSite, limits: Limits) -> Starlette:
     """The hybrid site as one ASGI app."""
-    native = TwistedResourceApp(site.native_root())
+    root = site.native_root()
+    limit_native_sides(root, limits.max_in_flight)
+    native = TwistedResourceApp(root, max_body_size=limits.max_body_size)
     asgi_lifespan = site.asgi_app.router.lifespan_context
 
     @asynccontextmanager
@@ -112,7 +120,8 @@ def run(options: ServeOptions) -> int:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
-    app = build_app(build_site(reactor, options.delay))
+    options.hypercorn_config(config)
+    app = build_app(build_site(reactor, options.delay), options)
     if options.wsgi_threads is not None:
         IReactorThreads(reactor).suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)

@@ -1,7 +1,8 @@
 """The options of ``hybrid serve``, shared by the command line and the twistd plugin.
 
 Adding an option is two edits here: an ``add_argument`` call in ``add_serve_arguments`` and a
-field of the same name in ``ServeOptions``.
+field of the same name in ``ServeOptions``. The limits and timeouts are declared in ``app.limits``
+(``ServeOptions`` inherits their fields from ``Limits``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from app.limits import Limits, add_limit_arguments
 from app.mounts import MountSpec
 from app.tutorial import DEFAULT_DELAY, DelayError, parse_delay
 
@@ -18,8 +20,8 @@ DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
 
 @dataclass(frozen=True)
-class ServeOptions:
-    """What to serve and where."""
+class ServeOptions(Limits):
+    """What to serve and where, within which limits."""
 
     listen: list[str]
     delay: float
@@ -36,6 +38,7 @@ class ServeOptions:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``serve`` options on ``parser``."""
+    add_limit_arguments(parser)
     parser.add_argument(
         "--listen",
         action="append",

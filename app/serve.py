@@ -5,7 +5,11 @@
 
     LifespanService(site's Starlette app)        lifespan startup before anything listens
       LifespanService(each mounted ASGI app)     nested, so every app has started up
-        Listeners(--listen endpoints)            one StreamingSite on every endpoint
+        Draining                                 on stop: requests in flight finish (app.shutdown)
+          Listeners(--listen endpoints)          one StreamingSite on every endpoint
+
+The limits and timeouts (``app.limits``) go to the site, each ASGI mount and each native
+subtree (``app.in_flight``).
 
 Beside it, ``DrainThreadPool`` makes a stop wait for the WSGI requests still running in the
 reactor's thread pool (see ``app.thread_pool``).
@@ -33,8 +37,10 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from twisted.web.wsgi import WSGIResource
 
+from app.in_flight import InFlightLimit, limit_native_sides
 from app.mounts import Kind, Mount, MountError, load
 from app.options import ServeOptions
+from app.shutdown import Draining, ExitOnSecondSignal
 from app.site import build_site
 from app.thread_pool import DrainThreadPool
 from app.worker import join_pool
@@ -124,20 +130,26 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     if options.wsgi_threads is not None:
         reactor.suggestThreadPoolSize(options.wsgi_threads)
     lifespans: list[LifespanService] = []
+    drains: list[Callable[[], Deferred[Any]]] = []
 
     def serve_asgi(app: Any) -> ASGIResource:
-        lifespan = LifespanService(app)
+        lifespan = LifespanService(app, **options.lifespan_arguments())
         lifespans.append(lifespan)
-        resource = ASGIResource(app, state=lifespan.state, trusted_proxies=options.trusted_proxy)
-        lifespan.add_drain(resource.wait_idle)
+        resource = ASGIResource(
+            app, state=lifespan.state, trusted_proxies=options.trusted_proxy, **options.asgi_arguments()
+        )
+        drains.extend([resource.wait_idle, resource.websockets.close_all])
         return resource
+
+    def limited(resource: IResource) -> IResource:
+        return resource if options.max_in_flight is None else InFlightLimit(resource, options.max_in_flight)
 
     def serve(mount: Mount) -> IResource:
         if mount.kind is Kind.ASGI:
             return serve_asgi(mount.target)
         if mount.kind is Kind.WSGI:
-            return WSGIResource(reactor, reactor.getThreadPool(), mount.target)
-        return mount.target
+            return limited(WSGIResource(reactor, reactor.getThreadPool(), mount.target))
+        return limited(mount.target)
 
     root_mounts = [m for m in mounts if not m.spec.segments]
     if root_mounts:
@@ -148,6 +160,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     for mount in mounts:
         if mount.spec.segments:
             _put(root, mount, serve(mount))
+    limit_native_sides(root, options.max_in_flight)  # after the mounts, which may go inside a side
 
     top: MultiService = MultiService()
     DrainThreadPool(reactor, reactor.getThreadPool()).setServiceParent(top)
@@ -155,8 +168,11 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     for lifespan in lifespans:
         lifespan.setServiceParent(parent)
         parent = lifespan
-    http_site = StreamingSite(root)
-    Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(parent)
+    http_site = StreamingSite(root, **options.site_arguments())
+    draining = Draining(reactor, http_site, drains, options.drain_timeout)
+    draining.setServiceParent(parent)
+    Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(draining)
+    ExitOnSecondSignal(lambda: http_site.in_flight).setServiceParent(top)
     join_pool(http_site, top, reactor)  # --workers: X-Worker, pooled /stats; else nothing
     return top
 

@@ -4,7 +4,8 @@ Twisted's idle timeout is reset by every byte, so a client that trickles a
 header line every few seconds (slowloris) holds a connection forever.
 ``GuardedHTTPChannel`` gives each request a deadline for its complete
 headers, counted from the connection or the previous response; it also
-bounds the idle time of a keep-alive connection.
+bounds the idle time of a keep-alive connection.  When Twisted's idle timeout
+cuts a request whose body stopped arriving, it says 408 first.
 
 It also refuses, with 400 and a close, the requests that Twisted 26.10 reads
 one way and another HTTP parser (a proxy in front) could read another --
@@ -183,6 +184,15 @@ class GuardedHTTPChannel(HTTPChannel):
             self._headerTimer = self.callLater(left, self._headerTimerFired)
         else:
             self._headersTimedOut()
+
+    def timeoutConnection(self) -> None:
+        # Twisted's idle timeout hangs up silently; a request whose body stopped
+        # arriving, and which nothing has answered yet, is told why first.
+        request = self.requests[-1] if self.requests else None
+        if request is not None and not request.startedWriting and not self._closing():
+            assert self.transport is not None
+            self.transport.write(_TIMEOUT_RESPONSE)
+        super().timeoutConnection()
 
     def _headersTimedOut(self) -> None:
         transport = self.transport

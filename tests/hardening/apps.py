@@ -7,6 +7,8 @@ Served by a real ``hybrid serve`` with ``--mount /a=tests.hardening.apps:asgi_ap
                     any path below it too
 ``/hold``           held until the server process gets SIGUSR1 (the tests' only way to release
                     requests while the listener is closed), then ``released``
+``/held``           how many requests ``/hold`` holds right now, on both sides (JSON: asgi, native),
+                    so a test can ask one mount while the other is saturated
 ``/raise``          raises before answering (the message must not reach the client)
 ``/inject``         sets a header value carrying CR LF and a second header
 ``/download``       ``?size=N`` bytes in 64 KiB writes, with flow control
@@ -35,6 +37,7 @@ CHUNK = 64 * 1024
 
 _released = asyncio.Event()
 _held_native: list[Request] = []
+_held_asgi = 0
 
 
 def _release() -> None:
@@ -42,6 +45,7 @@ def _release() -> None:
     while _held_native:
         request = _held_native.pop()
         if not request.finished:
+            request.setHeader(b"content-length", b"8")
             request.write(b"released")
             request.finish()
 
@@ -64,8 +68,10 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         body = await _read_body(receive)
         await _answer(send, 200, json.dumps(_echo(scope, len(body))).encode(), b"application/json")
     elif route == "/hold":
-        await _released.wait()
+        await _hold()
         await _answer(send, 200, b"released")
+    elif route == "/held":
+        await _answer(send, 200, _held_counts(), b"application/json")
     elif route == "/hang":
         await asyncio.Event().wait()
     elif route == "/raise":
@@ -77,6 +83,19 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _download(scope, send)
     else:
         await _answer(send, 404, b"no such route")
+
+
+async def _hold() -> None:
+    global _held_asgi
+    _held_asgi += 1
+    try:
+        await _released.wait()
+    finally:
+        _held_asgi -= 1
+
+
+def _held_counts() -> bytes:
+    return json.dumps({"asgi": _held_asgi, "native": len(_held_native)}).encode()
 
 
 def _echo(scope: dict[str, Any], body_length: int) -> dict[str, Any]:
@@ -171,6 +190,13 @@ class _Hold(Resource):
         return NOT_DONE_YET
 
 
+class _Held(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return _held_counts()
+
+
 class _Raise(Resource):
     isLeaf = True
 
@@ -218,6 +244,12 @@ class _Download(Resource):
 
 
 native = Resource()
-for _name, _child in [(b"echo", _Echo()), (b"hold", _Hold()), (b"raise", _Raise()), (b"inject", _Inject())]:
+for _name, _child in [
+    (b"echo", _Echo()),
+    (b"hold", _Hold()),
+    (b"held", _Held()),
+    (b"raise", _Raise()),
+    (b"inject", _Inject()),
+    (b"download", _Download()),
+]:
     native.putChild(_name, _child)
-native.putChild(b"download", _Download())

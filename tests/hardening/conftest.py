@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -30,6 +30,8 @@ class Server:
     """A running ``hybrid serve`` and the figures a leak would change."""
 
     process: HybridProcess
+    #: The leak figures right after startup (see ``leak_figures``).
+    baseline: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -60,17 +62,18 @@ class Server:
     def log(self) -> str:
         return self.process.log()
 
-    def wait_until_back_to(self, baseline: dict[str, int]) -> None:
+    def wait_until_settled(self) -> None:
+        """Wait until descriptors, tasks and delayed calls are back at (or below) the baseline."""
         seen: list[dict[str, int]] = []
 
         def back() -> bool:
             seen.append(self.leak_figures())
-            return all(seen[-1][name] <= baseline[name] for name in baseline)
+            return all(seen[-1][name] <= self.baseline[name] for name in self.baseline)
 
         try:
             wait_for(back, "the server's descriptors, tasks and delayed calls to return to baseline", SETTLE)
         except AssertionError:
-            raise AssertionError(f"leak: baseline {baseline}, now {seen[-1]}") from None
+            raise AssertionError(f"leak: baseline {self.baseline}, now {seen[-1]}") from None
 
 
 @contextmanager
@@ -78,9 +81,9 @@ def serve(*options: str, check_leaks: bool = True) -> Iterator[Server]:
     """``hybrid serve`` with the test mounts and ``options``, leak-checked and stopped cleanly."""
     with running(hybrid_argv(*MOUNTS, *options)) as process:
         server = Server(process)
-        baseline = server.leak_figures()
+        server.baseline = server.leak_figures()
         yield server
         if check_leaks:
-            server.wait_until_back_to(baseline)
+            server.wait_until_settled()
         assert server.healthy()
         assert process.stop() == 0, process.log()

@@ -1,0 +1,206 @@
+# -*- test-case-name: tests.hardening.test_limits -*-
+"""The limits and timeouts of ``hybrid serve`` (and ``twistd hybrid``): options, safe defaults, and where each goes.
+
+``Limits`` holds one field per option; ``ServeOptions`` inherits them, so the command line, the
+twistd plugin and both fronts read the same values. Adding one is an entry in ``_OPTIONS`` and a
+field of the same name. The Twisted front applies every one (``site_arguments`` to the
+``StreamingSite``, ``asgi_arguments`` to each ``ASGIResource``, ``lifespan_arguments`` to each
+``LifespanService``, ``max_in_flight`` to each native subtree through ``app.in_flight``,
+``drain_timeout`` to ``app.shutdown``); ``hypercorn_config`` maps those Hypercorn has an
+equivalent for. The README's "Limits and timeouts" table lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """The limits and timeouts, with the defaults ``hybrid serve`` uses; ``None`` means no limit."""
+
+    max_body_size: int | None = 100 * MiB
+    max_in_flight: int | None = 1000
+    response_timeout: float | None = 70.0
+    header_timeout: float | None = 10.0
+    idle_timeout: float = 60.0
+    max_connections: int | None = 10_000
+    max_header_count: int = 100
+    max_header_bytes: int = 16 * KiB
+    drain_timeout: float = 60.0
+    disconnect_grace: float = 3.0
+    startup_timeout: float = 30.0
+    shutdown_timeout: float = 30.0
+
+    def site_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for ``bridge.StreamingSite``."""
+        return {
+            "header_timeout": self.header_timeout,
+            "idle_timeout": self.idle_timeout,
+            "max_connections": self.max_connections,
+            "max_header_count": self.max_header_count,
+            "max_header_bytes": self.max_header_bytes,
+        }
+
+    def asgi_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for each ``bridge.ASGIResource`` (limits per mount)."""
+        return {
+            "max_body_size": self.max_body_size,
+            "max_in_flight": self.max_in_flight,
+            "response_timeout": self.response_timeout,
+            "disconnect_grace": self.disconnect_grace,
+        }
+
+    def lifespan_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for each ``bridge.LifespanService``."""
+        return {"startup_timeout": self.startup_timeout, "shutdown_timeout": self.shutdown_timeout}
+
+    def hypercorn_config(self, config: Config) -> None:
+        """Set Hypercorn's equivalents on ``config``; the others have none (see the README table).
+
+        Hypercorn's ``keep_alive_timeout`` runs from the connection, or the end of the previous
+        response, until a request's headers are complete, as ``--header-timeout`` does.
+        ``read_timeout`` is no ``--idle-timeout``: it would also cut a client waiting quietly
+        for a slow response, so it stays off.
+        """
+        if self.header_timeout is not None:
+            config.keep_alive_timeout = self.header_timeout
+        config.h11_max_incomplete_size = self.max_header_bytes
+        config.h2_max_header_list_size = self.max_header_bytes
+        config.graceful_timeout = self.drain_timeout
+        config.startup_timeout = self.startup_timeout
+        config.shutdown_timeout = self.shutdown_timeout
+
+
+@dataclass(frozen=True)
+class _Option:
+    name: str
+    parse: Callable[[str], Any]
+    metavar: str
+    help: str
+    #: Whether ``none`` turns the limit off.
+    optional: bool = False
+
+    def parser(self) -> Callable[[str], Any]:
+        if not self.optional:
+            return self.parse
+
+        def parse_or_none(text: str) -> Any:
+            return None if text.lower() == "none" else self.parse(text)
+
+        parse_or_none.__name__ = self.parse.__name__  # argparse names the type in its errors
+        return parse_or_none
+
+
+def size(text: str) -> int:
+    """A byte count: ``1048576``, ``64K``, ``100M``, ``1G`` (binary multiples)."""
+    units = {"K": KiB, "M": MiB, "G": 1024 * MiB}
+    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+    if not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in bytes (like 65536, 64K, 100M or 1G)")
+    return int(number) * unit
+
+
+def count(text: str) -> int:
+    """A whole number, at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+_OPTIONS = (
+    _Option("max_body_size", size, "BYTES", "request bodies larger than this get 413 (per ASGI mount)", True),
+    _Option(
+        "max_in_flight",
+        count,
+        "N",
+        "requests beyond N running at once in one mount (ASGI app, native subtree or WSGI app) get 503 "
+        "with Retry-After instead of queueing",
+        True,
+    ),
+    _Option(
+        "response_timeout",
+        seconds,
+        "SECONDS",
+        "an ASGI app that has not started its response by then is cancelled; the client gets 504",
+        True,
+    ),
+    _Option(
+        "header_timeout",
+        seconds,
+        "SECONDS",
+        "a client has this long to send a request's headers (408 and close), and a keep-alive "
+        "connection may idle this long between requests",
+        True,
+    ),
+    _Option(
+        "idle_timeout",
+        seconds,
+        "SECONDS",
+        "a connection that sends nothing for this long while a request body is expected is closed",
+    ),
+    _Option("max_connections", count, "N", "connections beyond N get 503 and are closed", True),
+    _Option("max_header_count", count, "N", "requests with more header lines get 400"),
+    _Option("max_header_bytes", size, "BYTES", "a request line plus headers larger than this gets 431"),
+    _Option(
+        "drain_timeout",
+        seconds,
+        "SECONDS",
+        "on SIGTERM or SIGINT, in-flight requests get this long to finish before the lifespan "
+        "shutdown and exit (a second signal exits at once)",
+    ),
+    _Option(
+        "disconnect_grace",
+        seconds,
+        "SECONDS",
+        "an ASGI app still running this long after its client left is cancelled",
+    ),
+    _Option(
+        "startup_timeout",
+        seconds,
+        "SECONDS",
+        "an ASGI app whose lifespan startup takes longer stops the server (exit status 1)",
+    ),
+    _Option(
+        "shutdown_timeout",
+        seconds,
+        "SECONDS",
+        "an ASGI app's lifespan shutdown is abandoned after this long",
+    ),
+)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the limit and timeout options on ``parser``, each with its default in the help."""
+    group = parser.add_argument_group("limits and timeouts")
+    defaults = Limits()
+    for option in _OPTIONS:
+        default = getattr(defaults, option.name)
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        group.add_argument(
+            "--" + option.name.replace("_", "-"),
+            type=option.parser(),
+            default=default,
+            metavar=option.metavar,
+            help=f"{option.help} (default {shown}{'; none: no limit' if option.optional else ''})",
+        )
