@@ -39,7 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         from app.workers import supervise
 
-        return supervise(options.listen, args.workers, args.argv)
+        return supervise(options, args.workers, args.argv)
     if args.server == "hypercorn":
         from app.hypercorn_front import run as run_under_hypercorn
 

@@ -16,7 +16,7 @@ once, and works for systemd-passed sockets as well.
 
 The supervisor restarts a worker that exits (after a back-off if it keeps dying at once),
 forwards SIGTERM/SIGINT to every worker as SIGTERM for a graceful drain, and exits when they
-have all exited (SIGKILL after ``STOP_TIMEOUT``). The workers merge their ``/stats`` and mark
+have all exited (SIGKILL after ``stop_timeout``). The workers merge their ``/stats`` and mark
 their responses (``app.worker``).
 """
 
@@ -46,6 +46,9 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 from twisted.python.failure import Failure
 
+from app.limits import Limits
+from app.options import ServeOptions
+
 _log = Logger(namespace="hybrid.workers")
 
 #: Endpoint types whose listening socket a worker can adopt as is. TLS (``ssl:``) is not among
@@ -57,11 +60,19 @@ SHAREABLE = (TCP4ServerEndpoint, TCP6ServerEndpoint, AdoptedStreamServerEndpoint
 #: worker to stop or restart would take the socket file away from the others.
 DOMAINS = {socket.AF_INET: "INET", socket.AF_INET6: "INET6"}
 
-#: How long a worker has to stop after SIGTERM before the supervisor kills it: above the
-#: worker's own bounds (the drain deadline, 60 s by default so that the longest delayed request
-#: finishes, then up to 30 s of lifespan shutdown) and below the stop timeouts in deploy/
-#: (100 s), so the supervisor, not systemd or Docker, decides.
-STOP_TIMEOUT = 95.0
+#: Seconds a stopping worker gets beyond its own bounds before the supervisor kills it.
+STOP_SLACK = 5.0
+
+
+def stop_timeout(limits: Limits) -> float:
+    """How long a worker has to stop after SIGTERM before the supervisor kills it.
+
+    Its own bounds (``--drain-timeout``, then ``--shutdown-timeout``) plus ``STOP_SLACK``: 95 s
+    by default, below the stop timeouts in deploy/ (100 s), so that the supervisor, not systemd
+    or Docker, decides.
+    """
+    return limits.drain_timeout + limits.shutdown_timeout + STOP_SLACK
+
 
 #: A worker that exits sooner than this after starting is restarted after a growing back-off
 #: (1, 2, 4 ... 30 s), so a worker that cannot start does not spin the CPU.
@@ -181,9 +192,11 @@ class WorkerPool(Service):
         argv: Sequence[str],
         env: Mapping[str, str],
         count: int,
+        stop_timeout: float,
         on_unservable: Callable[[], None],
     ) -> None:
         self._reactor = reactor
+        self._stop_timeout = stop_timeout
         self._on_unservable = on_unservable
         self._ports = list(ports)
         self._argv = [sys.executable, "-c", _EXEC_WRAPPER, *argv]
@@ -262,7 +275,7 @@ class WorkerPool(Service):
             return succeed(None)
         d: Deferred[None] = Deferred()
         self._all_exited.append(d)
-        kill = self._reactor.callLater(STOP_TIMEOUT, self._kill_remaining)
+        kill = self._reactor.callLater(self._stop_timeout, self._kill_remaining)
         d.addBoth(lambda result: kill.cancel() if kill.active() else None)
         return d
 
@@ -272,13 +285,13 @@ class WorkerPool(Service):
                 "worker {id} (pid {pid}) still draining after {t:g} s: killing it",
                 id=worker_id,
                 pid=self._pids[worker_id],
-                t=STOP_TIMEOUT,
+                t=self._stop_timeout,
             )
             process.signalProcess("KILL")
 
 
-def supervise(listen: Sequence[str], count: int, serve_argv: Sequence[str]) -> int:
-    """Run ``count`` workers of ``hybrid serve`` on ``listen`` until SIGTERM or SIGINT.
+def supervise(options: ServeOptions, count: int, serve_argv: Sequence[str]) -> int:
+    """Run ``count`` workers of ``hybrid serve`` on ``options.listen`` until SIGTERM or SIGINT.
 
     ``serve_argv`` is the command line as typed (``serve ...``); the workers get it without
     ``--workers`` and ``--listen``. Returns the exit status: 2 if the options cannot be served
@@ -290,7 +303,7 @@ def supervise(listen: Sequence[str], count: int, serve_argv: Sequence[str]) -> i
         print("hybrid serve: error: --workers must be at least 1", file=sys.stderr)
         return UNSERVABLE
     try:
-        ports = bind(reactor, listen)
+        ports = bind(reactor, options.listen)
     except WorkersError as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return UNSERVABLE
@@ -309,7 +322,7 @@ def supervise(listen: Sequence[str], count: int, serve_argv: Sequence[str]) -> i
             unservable.append(True)
             reactor.stop()
 
-    pool = WorkerPool(reactor, ports, argv, env, count, stop_unservable)
+    pool = WorkerPool(reactor, ports, argv, env, count, stop_timeout(options), stop_unservable)
     kind = type(reactor)
     _log.info(
         "hybrid serving on {addresses} with {reactor} (supervisor of {count} workers)",

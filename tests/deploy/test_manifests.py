@@ -20,11 +20,15 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from app.limits import Limits
 from app.tutorial import MAX_DELAY
-from app.workers import STOP_TIMEOUT
+from app.workers import stop_timeout
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 BIN = Path(sys.executable).parent
+
+#: How long, by default, stopping a worker may take before its supervisor kills it.
+STOP_TIMEOUT = stop_timeout(Limits())
 
 #: The Kubernetes versions the manifests must be valid for: the oldest with the preStop
 #: ``sleep`` action enabled by default (1.30) and the newest the validator knows.
@@ -158,6 +162,9 @@ def test_nginx_timeouts_outlast_the_longest_delayed_request() -> None:
     for directive in ("proxy_read_timeout", "proxy_send_timeout"):
         (value,) = re.findall(rf"^\s*{directive}\s+(\d+)s;", text, re.MULTILINE)
         assert int(value) > MAX_DELAY, directive
+        # The app's own 504 (bridge response timeout) comes first, not nginx's.
+        response_timeout = Limits().response_timeout
+        assert response_timeout is not None and int(value) > response_timeout, directive
     (retry,) = re.findall(r"^\s*proxy_next_upstream\s+([^;]+);", text, re.MULTILINE)
     assert "non_idempotent" not in retry
 
