@@ -85,8 +85,8 @@ def test_requests_beyond_max_in_flight_get_503_with_retry_after(server: Server, 
 
 
 def test_connections_beyond_max_connections_get_503(server: Server) -> None:
-    server.wait_until_settled()  # no connection left from earlier tests
-    held = [connect(server.port) for _ in range(CONNECTIONS)]
+    server.wait_until_settled()  # no connection left from earlier tests but the fixture's /stats one
+    held = [connect(server.port) for _ in range(CONNECTIONS - 1)]
     try:
         for sock in held:  # a full exchange proves each connection was accepted and counted
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -122,3 +122,36 @@ def test_headers_over_max_header_bytes_get_431(server: Server, request_bytes: by
     reply = exchange(server.port, request_bytes)
     assert (reply.status, reply.closed) == (431, True)
     assert server.healthy()
+
+
+# -- the Hypercorn front: the native sides keep their limits (``app.hypercorn_front``) --------
+
+
+@pytest.fixture(scope="module")
+def hypercorn() -> Iterator[Server]:
+    limits = ["--max-in-flight", str(IN_FLIGHT), "--max-body-size", "1K"]
+    with serve("--server", "hypercorn", *limits, mounts=False) as running_server:
+        yield running_server
+
+
+def test_hypercorn_front_bounds_the_native_sides_in_flight(hypercorn: Server) -> None:
+    held = []
+    try:
+        for _ in range(IN_FLIGHT):
+            sock = connect(hypercorn.port)
+            sock.sendall(b"GET /twisted/delayed?delay=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+            held.append(sock)
+        wait_for(lambda: hypercorn.stats()["twisted"]["in_flight"] == IN_FLIGHT, "the native side full")
+        refused = httpx.get(hypercorn.url + "/twisted/delayed?delay=0", timeout=10)
+        assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
+        assert hypercorn.healthy()
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(lambda: hypercorn.stats()["twisted"]["in_flight"] == 0, "the abandoned requests to end")
+
+
+def test_hypercorn_front_refuses_large_bodies_to_native_resources(hypercorn: Server) -> None:
+    r = httpx.post(hypercorn.url + "/twisted/delayed", content=b"x" * 2048, timeout=10)
+    assert r.status_code == 413
+    assert hypercorn.healthy()

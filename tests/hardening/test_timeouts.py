@@ -95,3 +95,11 @@ def test_lifespan_shutdown_timeout_is_bounded() -> None:
     with running(argv) as process:
         assert process.stop() == 0
         assert "lifespan shutdown did not complete within 0.3 s" in process.log()
+
+
+def test_hypercorn_front_header_timeout_closes_slow_headers() -> None:
+    """Mapped to Hypercorn's keep_alive_timeout, which closes without an answer."""
+    with serve("--server", "hypercorn", "--header-timeout", "0.3", mounts=False) as server:
+        reply = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        assert (reply.data, reply.closed) == (b"", True)
+        assert server.healthy()
