@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint system-deps bench
+.PHONY: venv run test lint system-deps bench soak
 
 venv: $(STAMP)
 
@@ -35,3 +35,9 @@ test: venv system-deps lint
 bench: venv
 	sh bench/setup.sh
 	$(BIN)/python -m bench --profile $(if $(QUICK),quick,full)
+
+# Soak (bench/SOAK.md): mixed traffic with random aborts against `hybrid serve`, then are RSS,
+# open fds, delayed calls and tasks flat, and were there 5xx? Never part of `make test`.
+SOAK_SECONDS ?= 180
+soak: venv
+	$(BIN)/python -m bench.soak --duration $(SOAK_SECONDS) --markdown bench/SOAK.md

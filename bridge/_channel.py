@@ -25,7 +25,7 @@ import re
 from time import monotonic
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IDelayedCall, IProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -154,6 +154,11 @@ class GuardedHTTPChannel(HTTPChannel):
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._stopHeaderTimer()
         super().connectionLost(reason)
+
+    def _protocolUpgradeForWebsockets(self, protocol: IProtocol) -> None:
+        # The WebSocket takes connectionLost over, so the timer would outlive the connection.
+        self._stopHeaderTimer()
+        super()._protocolUpgradeForWebsockets(protocol)
 
     # The deadline moves on every request; rescheduling a reactor timer that
     # often is costly on the asyncio reactor, so one timer is kept per
