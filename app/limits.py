@@ -40,6 +40,9 @@ class Limits:
     disconnect_grace: float = 3.0
     startup_timeout: float = 30.0
     shutdown_timeout: float = 30.0
+    ws_max_message_size: int | None = 16 * MiB
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float | None = 20.0
 
     def site_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``bridge.StreamingSite``."""
@@ -58,6 +61,9 @@ class Limits:
             "max_in_flight": self.max_in_flight,
             "response_timeout": self.response_timeout,
             "disconnect_grace": self.disconnect_grace,
+            "ws_max_message_size": self.ws_max_message_size,
+            "ws_ping_interval": self.ws_ping_interval,
+            "ws_ping_timeout": self.ws_ping_timeout,
         }
 
     def lifespan_arguments(self) -> dict[str, Any]:
@@ -79,6 +85,9 @@ class Limits:
         config.graceful_timeout = self.drain_timeout
         config.startup_timeout = self.startup_timeout
         config.shutdown_timeout = self.shutdown_timeout
+        if self.ws_max_message_size is not None:
+            config.websocket_max_message_size = self.ws_max_message_size
+        config.websocket_ping_interval = self.ws_ping_interval
 
 
 @dataclass(frozen=True)
@@ -87,11 +96,11 @@ class _Option:
     parse: Callable[[str], Any]
     metavar: str
     help: str
-    #: Whether ``none`` turns the limit off.
-    optional: bool = False
+    #: What ``none`` means for this option, if it accepts ``none``.
+    none_means: str | None = None
 
     def parser(self) -> Callable[[str], Any]:
-        if not self.optional:
+        if self.none_means is None:
             return self.parse
 
         def parse_or_none(text: str) -> Any:
@@ -129,21 +138,21 @@ def seconds(text: str) -> float:
 
 
 _OPTIONS = (
-    _Option("max_body_size", size, "BYTES", "request bodies larger than this get 413 (per ASGI mount)", True),
+    _Option("max_body_size", size, "BYTES", "request bodies larger than this get 413 (per ASGI mount)", "no limit"),
     _Option(
         "max_in_flight",
         count,
         "N",
         "requests beyond N running at once in one mount (ASGI app, native subtree or WSGI app) get 503 "
         "with Retry-After instead of queueing",
-        True,
+        "no limit",
     ),
     _Option(
         "response_timeout",
         seconds,
         "SECONDS",
         "an ASGI app that has not started its response by then is cancelled; the client gets 504",
-        True,
+        "wait for ever",
     ),
     _Option(
         "header_timeout",
@@ -151,7 +160,7 @@ _OPTIONS = (
         "SECONDS",
         "a client has this long to send a request's headers (408 and close), and a keep-alive "
         "connection may idle this long between requests",
-        True,
+        "no deadline",
     ),
     _Option(
         "idle_timeout",
@@ -159,7 +168,7 @@ _OPTIONS = (
         "SECONDS",
         "a connection that sends nothing for this long while a request body is expected is closed",
     ),
-    _Option("max_connections", count, "N", "connections beyond N get 503 and are closed", True),
+    _Option("max_connections", count, "N", "connections beyond N get 503 and are closed", "no limit"),
     _Option("max_header_count", count, "N", "requests with more header lines get 400"),
     _Option("max_header_bytes", size, "BYTES", "a request line plus headers larger than this gets 431"),
     _Option(
@@ -187,6 +196,21 @@ _OPTIONS = (
         "SECONDS",
         "an ASGI app's lifespan shutdown is abandoned after this long",
     ),
+    _Option(
+        "ws_max_message_size",
+        size,
+        "BYTES",
+        "a WebSocket message from a client larger than this closes the connection with 1009",
+        "no limit",
+    ),
+    _Option("ws_ping_interval", seconds, "SECONDS", "seconds between keepalive pings on each WebSocket", "no pings"),
+    _Option(
+        "ws_ping_timeout",
+        seconds,
+        "SECONDS",
+        "a WebSocket whose pong is this late is closed with 1011",
+        "never",
+    ),
 )
 
 
@@ -202,5 +226,5 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
             type=option.parser(),
             default=default,
             metavar=option.metavar,
-            help=f"{option.help} (default {shown}{'; none: no limit' if option.optional else ''})",
+            help=f"{option.help} (default {shown}{f'; none: {option.none_means}' if option.none_means else ''})",
         )

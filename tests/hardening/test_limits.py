@@ -2,17 +2,20 @@
 
 The server runs with small limits (the values are configuration, not expectations):
 ``--max-in-flight 3 --max-body-size 64K --max-connections 40 --max-header-count 20
---max-header-bytes 4K``. The bridge's own limits are unit-tested in ``tests/bridge/test_limits.py``
-and ``tests/bridge/test_site_guards.py``; this checks that the options reach every mount.
+--max-header-bytes 4K --ws-max-message-size 1K``. The bridge's own limits are tested in
+``tests/bridge/test_limits.py``, ``tests/bridge/test_site_guards.py`` and
+``tests/bridge/test_websocket.py``; this checks that the options reach every mount.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+import websockets
 
 from tests.hardening.conftest import Server, serve
 from tests.hardening.wire import connect, exchange, read_until_closed
@@ -25,8 +28,9 @@ CONNECTIONS = 40
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     limits = ["--max-in-flight", str(IN_FLIGHT), "--max-body-size", "64K", "--max-connections", str(CONNECTIONS)]
-    with serve(*limits, "--max-header-count", "20", "--max-header-bytes", "4K", "--disconnect-grace", "0.2") as s:
-        yield s
+    headers = ["--max-header-count", "20", "--max-header-bytes", "4K"]
+    with serve(*limits, *headers, "--ws-max-message-size", "1K", "--disconnect-grace", "0.2") as running_server:
+        yield running_server
 
 
 def test_body_within_the_limit_is_read(server: Server) -> None:
@@ -98,6 +102,19 @@ def test_connections_beyond_max_connections_get_503(server: Server) -> None:
         for sock in held:
             sock.close()
     wait_for(server.healthy, "a free connection slot")
+
+
+def test_websocket_message_over_the_limit_closes_with_1009(server: Server) -> None:
+    async def send_too_much() -> int | None:
+        async with websockets.connect(server.url.replace("http", "ws", 1) + "/asgi/live") as ws:
+            await ws.send("x" * 1025)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await ws.recv()
+        return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(send_too_much()) == 1009
+    assert server.healthy()
 
 
 def test_too_many_headers_get_400(server: Server) -> None:
