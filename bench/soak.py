@@ -206,7 +206,7 @@ def _mib(n: int) -> str:
     return f"{n / MiB:.1f} MiB"
 
 
-def report(result: dict[str, Any], args: argparse.Namespace, command: str) -> str:
+def report(result: dict[str, Any], args: argparse.Namespace, command: str, machine: list[tuple[str, str]]) -> str:
     idle, start, end, tally = result["idle"], result["start"], result["end"], result["tally"]
     flat = _flat(start, end)
     shown = {"rss_bytes": _mib, "open_fds": str, "delayed_calls": str, "tasks": str}
@@ -251,7 +251,7 @@ def report(result: dict[str, Any], args: argparse.Namespace, command: str) -> st
         "",
         "Machine:",
         "",
-        *(f"- {key}: {value}" for key, value in describe() if key not in ("Cores", "wrk")),
+        *(f"- {key}: {value}" for key, value in machine if key not in ("Cores", "wrk")),
         f"- Cores: {os.cpu_count()} (server and clients unpinned, on the same machine)",
         "",
     ]
@@ -284,6 +284,7 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, help="also write the report here (e.g. bench/SOAK.md)")
     args = parser.parse_args()
     command = "python -m bench.soak " + " ".join(sys.argv[1:])
+    machine = describe()  # before the run: the commit it measures
     server = None
     url = args.url
     if url is None:
@@ -297,7 +298,7 @@ def main() -> int:
                 server.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 server.kill()
-    text = report(result, args, command)
+    text = report(result, args, command, machine)
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
