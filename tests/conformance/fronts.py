@@ -9,6 +9,7 @@ and how to read the probe's records back.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from tests.conformance.script import Step, probe_headers
 
 REPO = Path(__file__).resolve().parents[2]
 READY = re.compile(rb"^LISTENING (\{.*\})$", re.MULTILINE)
+PR_SET_PDEATHSIG = 1
 #: How long any one condition may take to become true before a test fails.
 DEADLINE = 15.0
 
@@ -109,6 +111,11 @@ class Server:
         self.proc.wait(timeout=DEADLINE)
 
 
+def die_with_parent() -> None:
+    """In the child: be killed if the test process dies without its teardown (Linux prctl)."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def launch(
     kind: str, args: Sequence[str], *, control_mount: str, env: dict[str, str] | None = None, ready: bool = True
 ) -> Server:
@@ -122,6 +129,7 @@ def launch(
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {}), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     os.close(fd)
     server = Server(kind, proc, log_path, {}, control_mount)

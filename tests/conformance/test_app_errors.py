@@ -62,12 +62,16 @@ def fail(front: Front, rid: str, *steps: Step) -> tuple[Any, dict[str, Any], str
     the new log text and the connection."""
     mark = front.server.log_mark()
     conn = Connection(front)
-    conn.request("GET", f"/{rid}", probe_headers(rid, READ, *steps))
     try:
-        response: Response | None = conn.read_response()
-    except ConnectionError:
-        response = None
-    record = front.wait_done(rid)
+        conn.request("GET", f"/{rid}", probe_headers(rid, READ, *steps))
+        try:
+            response: Response | None = conn.read_response()
+        except ConnectionError:
+            response = None
+        record = front.wait_done(rid)
+    except BaseException:
+        conn.close()
+        raise
     return response, record, front.server.log_since(mark), conn
 
 
