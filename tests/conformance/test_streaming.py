@@ -30,6 +30,8 @@ UPLOAD = 200 * MB
 DOWNLOAD_CHUNK, DOWNLOAD_CHUNKS = 64 * 1024, 1600  # 100 MB
 SLOW_RATE = 1 * MB  # bytes per second
 SLOW_SECONDS = 3.0
+#: Kernel socket buffers on loopback (the server's send buffer autotunes to ~4 MB).
+SOCKET_SLACK = 8 * MB
 
 
 def test_200mb_upload_is_consumed_as_it_arrives(front: Front) -> None:
@@ -68,12 +70,13 @@ def test_100mb_download_to_a_slow_reader(front: Front) -> None:
                 time.sleep(max(0.0, got / SLOW_RATE - elapsed))
                 got += len(conn.read_some(16 * 1024))
             produced = front.record(rid)["sent_chunks"] * DOWNLOAD_CHUNK
+            read_slowly = got
             while got < total and (chunk := conn.read_some(min(MB, total - got))):
                 got += len(chunk)
     assert got == total
-    # What the app produced while the client was slow is what the client read plus
-    # socket buffers -- not the whole response queued in the server.
-    assert produced < got // 2, f"the app sent {produced} bytes while the client had read few"
+    # While the client was slow the app produced what the client read plus what
+    # the socket buffers hold -- not the whole response queued in the server.
+    assert produced <= read_slowly + SOCKET_SLACK, f"the app sent {produced} bytes; the client had read {read_slowly}"
     assert rss.growth < MAX_GROWTH, rss.describe()
 
 
