@@ -31,7 +31,7 @@ _INDEX = f"""<!doctype html>
 </head>
 <body>
 <h1>One process, one event loop, three concurrency models</h1>
-<p>Both sides serve the Twisted Web tutorial's delayed response: the request waits
+<p>Every side serves the Twisted Web tutorial's delayed response: the request waits
 <code>delay</code> seconds (default {DEFAULT_DELAY:g}; add <code>?delay=0.5</code>, at most
 {MAX_DELAY:g}), then gets <em>Sorry to keep you waiting.</em> While one request waits, the others
 are served: nothing blocks the loop. A client that leaves early cancels the pending work.</p>
