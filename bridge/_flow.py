@@ -12,29 +12,29 @@ import asyncio
 
 
 class Wakeup:
-    """One waiter at a time, released by ``wake()``; a wake with no waiter is a no-op.
+    """Waiters parked until the next ``wake()``; a wake with no waiter is a no-op.
 
-    Callers re-check their own state after waking, so a wake that comes
-    before the wait is never needed.
+    Any number of tasks may wait (an app can call ``receive()`` or ``send()``
+    from several tasks): they share one future per round, shielded so that a
+    cancelled waiter does not cancel the others.  Callers re-check their own
+    state after waking, so a wake that comes before the wait is never needed.
     """
 
-    __slots__ = ("_loop", "_waiter")
+    __slots__ = ("_loop", "_round")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._waiter: asyncio.Future[None] | None = None
+        self._round: asyncio.Future[None] | None = None
 
     async def wait(self) -> None:
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+        if self._round is None:
+            self._round = self._loop.create_future()
+        await asyncio.shield(self._round)
 
     def wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        current, self._round = self._round, None
+        if current is not None and not current.done():
+            current.set_result(None)
 
 
 class WriteGate:

@@ -13,7 +13,6 @@ Response states, and why each exists:
   www.rst lets us hold it until the first body so a failure in between
   can still be replaced by a clean 500.
 * ``STREAMING``: the status line is on the wire; failures can only abort.
-* ``TRAILERS``: never entered (trailers are not advertised).
 * ``DONE``: response complete; later messages are ignored, nothing is written.
 """
 
@@ -282,10 +281,15 @@ class HTTPCycle:
                 f"http.response.body: {self._sent + len(body)} bytes exceed content-length {self._declared_length}"
             )
         actions: list[Action] = []
+        first = self._held is not None
         self._release_headers(actions, None if more else body)
         if send_bytes:
             self._sent += len(body)
             actions.append(WriteBody(body))
+        elif first and more:
+            # An empty first chunk still puts the headers on the wire: event
+            # streams send them before their first event.
+            actions.append(WriteBody(b""))
         if not more:
             actions.append(self._finish())
         return actions

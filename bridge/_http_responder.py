@@ -89,12 +89,10 @@ class HTTPResponder:
             content.attach(self)
         else:
             self._body_file = content
-            if content is not None:
-                content.seek(0, 0)
             self._upload_done = True
         limit = self._resource.max_body_size
-        if limit is not None and _declared_length(request) > limit:
-            self.refuse(413, f"declared body exceeds the {limit}-byte limit")
+        if limit is not None and max(_declared_length(request), _buffered_length(content)) > limit:
+            self.refuse(413, f"request body exceeds the {limit}-byte limit")
             return
         request.notifyFinish().addCallbacks(self._finished_ok, self._connection_lost)
         request.registerProducer(self, True)
@@ -107,9 +105,17 @@ class HTTPResponder:
 
     def refuse(self, status: int, reason: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """Answer ``status`` without running the app (413 by declared length, 503)."""
+        request = self._request
         # Twisted would send "100 Continue" for a body we are about to refuse.
-        self._request.requestHeaders.removeHeader(b"expect")
+        request.requestHeaders.removeHeader(b"expect")
+        if isinstance(request.content, BodyPipe):
+            self._body_pipe = request.content  # _reject detaches it: the upload is dropped, not kept
+        # The answer goes out on the next loop turn; the client may be gone by then.
+        request.notifyFinish().addErrback(self._lost_while_refusing)
         self._reject(status, reason, headers)
+
+    def _lost_while_refusing(self, reason: Failure) -> None:
+        self._disconnected = True
 
     # -- body from the client (BodyConsumer) ----------------------------------
 
@@ -249,14 +255,21 @@ class HTTPResponder:
 
     async def _send_file(self, f: BinaryIO) -> None:
         """``http.response.pathsend``: stream the file with a Twisted producer, reading 16 KiB at a time."""
+        sender = FileSender()
         try:
             self._unregister_producer()
             request = self._request
             request.write(b"")  # headers now, even for an empty file
             if os.fstat(f.fileno()).st_size:
-                await as_future(FileSender().beginFileTransfer(f, request))
-        except Exception as e:
-            if self.cycle.client_gone:
+                await as_future(sender.beginFileTransfer(f, request))
+        except BaseException as e:
+            # Cancelled or failed mid-transfer: stop the producer before its
+            # file is closed under it (FileSender's Deferred has no canceller).
+            if getattr(sender, "file", None) is not None:
+                sender.deferred = sender.file = None  # its Deferred was already cancelled
+                if not self._disconnected:
+                    request.unregisterProducer()
+            if isinstance(e, Exception) and self.cycle.client_gone:
                 raise ClientDisconnected("the client closed the connection") from e
             raise
         finally:
@@ -382,6 +395,15 @@ class HTTPResponder:
     @property
     def _uri(self) -> str:
         return bytes(self.scope.get("raw_path") or b"").decode("latin-1")
+
+
+def _buffered_length(content: Any) -> int:
+    """Size of a body Twisted already buffered (a plain ``Site``); leaves it rewound."""
+    if content is None or isinstance(content, BodyPipe):
+        return 0
+    size: int = content.seek(0, 2)
+    content.seek(0, 0)
+    return size
 
 
 def _declared_length(request: Request) -> int:

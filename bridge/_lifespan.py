@@ -65,6 +65,8 @@ class Lifespan:
     async def shutdown(self) -> None:
         """Run shutdown; raise ``LifespanFailure`` if the app says it failed or times out."""
         if not self._started or self._task is None or self._task.done():
+            if self._task is not None and not self._task.done():
+                self._task.cancel()  # startup never completed: do not leave it running
             return
         self._outcome = asyncio.get_running_loop().create_future()
         self._expecting = "lifespan.shutdown"
@@ -90,9 +92,15 @@ class Lifespan:
             await self._app(scope, self._receive, self._send)
         except asyncio.CancelledError:
             raise
-        except BaseException as e:
+        except Exception as e:
             if self._settled():
-                return  # it already reported (e.g. startup.failed), then raised
+                # After a *.failed reply the app's raise is the same failure,
+                # already logged; anything else is a crash worth a traceback.
+                outcome = self._outcome
+                reply = outcome.result() if outcome is not None else None
+                if not (reply and str(reply.get("type", "")).endswith(".failed")):
+                    _log.failure("ASGI lifespan task ended with an exception")
+                return
             if self._expecting == "lifespan.startup":
                 self.supported = False
                 _log.info(

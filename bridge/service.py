@@ -100,10 +100,11 @@ class LifespanService(MultiService):
             return succeed(None)
         from twisted.internet import reactor
 
-        waits: Deferred[Any] = DeferredList([wait() for wait in self._drains])
-        return waits.addTimeout(self.drain_timeout, reactor).addErrback(
-            lambda _: _log.warn("Drain deadline ({t:g} s) passed with requests in flight", t=self.drain_timeout)
-        )
+        waits: Deferred[Any] = DeferredList([wait() for wait in self._drains], consumeErrors=True)
+        return waits.addTimeout(self.drain_timeout, reactor).addErrback(self._drainTimedOut)
+
+    def _drainTimedOut(self, failure: Failure) -> None:
+        _log.warn("Drain deadline ({t} s) passed with requests in flight", t=self.drain_timeout)
 
 
 __all__ = ["LifespanService"]

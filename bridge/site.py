@@ -8,7 +8,7 @@ replaced by a ``BodyPipe`` that forwards chunks as they arrive; any other
 resource is rendered exactly as before, once the body is complete, without
 traversing the tree a second time.
 
-This relies on two private attributes of Twisted's HTTP/1.1 channel
+This relies on three private attributes of Twisted's HTTP/1.1 channel
 (``_command``, ``_path``, ``_version``: the request line, set before
 ``gotLength``); ``tests/bridge/test_twisted_hooks.py`` pins them, and the
 request falls back to Twisted's own behaviour if they are missing.

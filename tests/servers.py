@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +75,8 @@ def run_server(
         wait_for(ready, f"{argv} to listen", deadline)
         yield RunningServer(proc, port[0], log)
     finally:
-        if proc.poll() is None:
+        # The whole group, even if its leader already exited: it may have children.
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         log.unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""A bridge server with tight limits, for test_limits.  Prints LISTENING <port>."""
+"""A bridge server with tight limits, for test_limits.  Prints LISTENING <port>.
+
+With the argument ``plain`` the tree is served by Twisted's own ``Site``
+(bodies buffered by Twisted) instead of ``bridge.StreamingSite``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ install_reactor()
 from twisted.internet import endpoints, reactor  # noqa: E402
 from twisted.logger import globalLogBeginner, textFileLogObserver  # noqa: E402
 from twisted.web.resource import Resource  # noqa: E402
+from twisted.web.server import Site  # noqa: E402
 
 from bridge import ASGIResource, StreamingSite  # noqa: E402
 from bridge.types import Receive, Scope, Send  # noqa: E402
@@ -59,5 +64,6 @@ def announce(port: object) -> None:
     print(f"LISTENING {port.getHost().port}", flush=True)  # type: ignore[attr-defined]
 
 
-endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(StreamingSite(root)).addCallback(announce)
+site = Site(root) if sys.argv[1:] == ["plain"] else StreamingSite(root)
+endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site).addCallback(announce)
 reactor.run()

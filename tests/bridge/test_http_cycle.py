@@ -47,6 +47,16 @@ def test_streamed_body_is_not_given_a_length() -> None:
     assert cycle.app_send(body(b"c")) == [WriteBody(b"c"), FinishResponse()]
 
 
+def test_empty_first_chunk_still_sends_the_headers() -> None:
+    cycle = HTTPCycle("GET")
+    cycle.app_send(start(200, [(b"content-type", b"text/event-stream")]))
+    assert cycle.app_send(body(b"", more=True)) == [
+        StartResponse(200, [(b"content-type", b"text/event-stream")]),
+        WriteBody(b""),
+    ]
+    assert cycle.app_send(body(b"", more=True)) == []
+
+
 def test_app_transfer_encoding_is_ignored_and_declared_length_kept() -> None:
     cycle = HTTPCycle("GET")
     cycle.app_send(start(200, [(b"transfer-encoding", b"chunked"), (b"content-length", b"5")]))

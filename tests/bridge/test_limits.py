@@ -74,3 +74,25 @@ def test_response_timeout_gives_504_and_server_keeps_serving(server: RunningServ
     assert r.text == "Gateway Timeout\n"
     assert "Answering /slow/x with 504" in server.log()
     assert httpx.get(server.url + "/limited/x").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def plain_server() -> Iterator[RunningServer]:
+    """The same tree under Twisted's own Site, which buffers bodies before rendering."""
+    with run_server([str(HERE / "limits_server.py"), "plain"]) as running:
+        yield running
+
+
+def test_plain_site_delivers_buffered_bodies(plain_server: RunningServer) -> None:
+    r = httpx.post(plain_server.url + "/limited/x", content=b"a" * 1000)
+    assert (r.status_code, r.text) == (200, "1000")
+
+
+def test_plain_site_refuses_an_oversize_chunked_body(plain_server: RunningServer) -> None:
+    """No Content-Length to check up front: the size Twisted buffered is checked instead."""
+    chunk = b"%x\r\n%s\r\n" % (600, b"b" * 600)
+    reply = raw_exchange(
+        plain_server.port,
+        b"POST /limited/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + chunk + b"0\r\n\r\n",
+    )
+    assert reply.startswith(b"HTTP/1.1 413 ")
