@@ -56,8 +56,17 @@ async def shutdown_reactor() -> None:
     and "before" triggers that return Deferreds (stopping services) are waited for.
     """
     reactor = _reactor()
+    if not reactor.running:
+        return  # already shut down (e.g. legacy code called reactor.stop()): nothing will fire
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    reactor.addSystemEventTrigger("after", "shutdown", done.set_result, None)
+
+    def finished() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    # Twisted drops an event's triggers once it has fired, so this one cannot
+    # outlive the shutdown; the guard covers a second fire in the same round.
+    reactor.addSystemEventTrigger("after", "shutdown", finished)
     reactor.fireSystemEvent("shutdown")
     await done
 
