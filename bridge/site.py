@@ -51,6 +51,18 @@ class IStreamingBodyResource(Interface):
     """
 
 
+def origin_form(target: bytes) -> bytes:
+    """``/p?q`` from an absolute-form target (``http://host/p?q``), which RFC 9112
+    3.2.2 says servers must accept; Twisted would traverse ``http:`` as a segment."""
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return target
+    slash = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=-1)
+    if slash < 0:
+        return b"/"
+    return rest[slash:] if rest[slash : slash + 1] == b"/" else b"/" + rest[slash:]
+
+
 def _request_line(channel: Any) -> tuple[bytes, bytes, bytes] | None:
     """Method, target and version of the request being parsed, if available."""
     if hasattr(channel, "_command") and hasattr(channel, "_path"):  # HTTP/1.x
@@ -82,6 +94,7 @@ class StreamingRequest(server.Request):
         if line is None:
             return
         command, uri, version = line
+        uri = origin_form(uri)
         path, _, query = uri.partition(b"?")
         if path == b"*":
             return
@@ -106,6 +119,7 @@ class StreamingRequest(server.Request):
             self._renderRouted()
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        path = origin_form(path)
         if self._bodyPipe is not None:
             # Already rendering: this only means the body is complete.
             self._bodyPipe.finish()

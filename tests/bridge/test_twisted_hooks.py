@@ -14,6 +14,7 @@ from typing import Any
 
 import h2.config
 import h2.connection
+import pytest
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -25,7 +26,7 @@ from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
 from bridge._body import BodyPipe
-from bridge.site import IStreamingBodyResource, StreamingSite
+from bridge.site import IStreamingBodyResource, StreamingSite, origin_form
 from bridge.websocket import is_websocket_upgrade
 
 
@@ -242,3 +243,29 @@ def test_http2_streams_have_no_upgrade_hook() -> None:
     """RFC 8441 WebSockets need a hook H2Stream lacks; when Twisted adds one, support it."""
     assert hasattr(HTTPChannel, "_protocolUpgradeForWebsockets")
     assert not hasattr(H2Stream, "_protocolUpgradeForWebsockets")
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (b"/p?q", b"/p?q"),
+        (b"http://h/p?q", b"/p?q"),
+        (b"HTTP://h:80/a/b", b"/a/b"),
+        (b"http://h", b"/"),
+        (b"http://h?x=1", b"/?x=1"),
+        (b"ftp://h/p", b"ftp://h/p"),
+        (b"*", b"*"),
+    ],
+)
+def test_origin_form(target: bytes, expected: bytes) -> None:
+    assert origin_form(target) == expected
+
+
+def test_absolute_form_target_routes_like_origin_form() -> None:
+    """RFC 9112 3.2.2: ``GET http://host/up/x`` reaches the resource at ``/up``."""
+    root = Resource()
+    leaf = RecordingLeaf()
+    root.putChild(b"up", leaf)
+    channel, _ = make_channel(root)
+    channel.dataReceived(b"POST http://h/up/x?q=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\n")
+    assert leaf.rendered == [(b"POST", b"/up/x?q=1", [b"up"], [b"x"])]

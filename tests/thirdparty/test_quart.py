@@ -54,16 +54,12 @@ def test_path_and_query_parameters(client: httpx.Client) -> None:
     assert client.get("/items/five").status_code == 404
 
 
-def test_absolute_form_request_target(request: pytest.FixtureRequest, front: Front) -> None:
+def test_absolute_form_request_target(front: Front) -> None:
     """``GET http://host/path`` (RFC 9112 3.2.2: a server MUST accept it; clients send it to proxies).
 
-    Neither server takes the path out of it: both put the whole URI in ``scope["path"]``, and Quart
-    copes (it parses a ``path`` that does not start with ``/``). Under ``hybrid serve`` at a sub-path
-    the request never reaches Quart: Twisted finds the mount by walking ``request.path``, which
-    still starts with ``http:``, and answers its own 404. Known, not fixed here (see the report).
+    ``bridge.StreamingSite`` routes and builds the scope on the origin form (``/path``); Hypercorn
+    puts the whole URI in ``scope["path"]``, which Quart copes with.
     """
-    if front.placement == Placement("hybrid", SUBPATH):
-        request.node.add_marker(pytest.mark.xfail(reason="Twisted traverses the absolute URI", strict=True))
     host, port = front.origin.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=DEADLINE) as connection:
         connection.sendall(
