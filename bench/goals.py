@@ -95,6 +95,22 @@ GOALS = [
         "twisted-epoll",
         also="per_core_s",
     ),
+    Goal(
+        "(context) uvloop under the bridge: bridge + Starlette on uvloop vs on the standard loop",
+        "W1",
+        "rps",
+        "bridge-starlette-uvloop",
+        "bridge-starlette",
+        also="per_core_s",
+    ),
+    Goal(
+        "(context) native resource on the hybrid reactor + uvloop vs epoll",
+        "W1",
+        "rps",
+        "twisted-hybrid-uvloop",
+        "twisted-epoll",
+        also="per_core_s",
+    ),
     Goal("W2: native side, zero errors", "W2", "errors", "twisted-hybrid", at_most=0, worst=True, unit=" errors"),
     Goal(
         "W2: native side, zero time-outs", "W2", "timeouts", "twisted-hybrid", at_most=0, worst=True, unit=" time-outs"
@@ -211,6 +227,10 @@ def _why_missing(results: Results, workload: str, server: str) -> str:
     return f"not measured: {server} not in this run"
 
 
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.{1 if fraction < 0.1 else 0}f}%"
+
+
 def judge(goal: Goal, results: Results) -> Verdict:
     value = figure(results, goal.workload, goal.server, goal.key, goal.worst)
     if value is None:
@@ -222,13 +242,13 @@ def judge(goal: Goal, results: Results) -> Verdict:
         value /= base
     if goal.at_least is not None:
         met = value >= goal.at_least
-        note = "met" if met else f"missed by {(1 - value / goal.at_least) * 100:.0f}%"
+        note = "met" if met else f"missed by {_percent(1 - value / goal.at_least)}"
     elif goal.at_most is not None:
         met = value <= goal.at_most
         if met:
             note = "met"
         elif goal.versus:
-            note = f"missed by {(value / goal.at_most - 1) * 100:.0f}%"
+            note = f"missed by {_percent(value / goal.at_most - 1)}"
         else:
             note = f"missed: bound {goal.show(goal.at_most)}"
     else:

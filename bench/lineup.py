@@ -99,12 +99,18 @@ SERVERS = {
         Server(
             "twisted-hybrid", "native Twisted resources on bridge.install_reactor()", _native("bridge"), ("bridge",)
         ),
+        Server(
+            "twisted-hybrid-uvloop",
+            "native Twisted resources on bridge.install_reactor() on a uvloop loop",
+            _native("bridge-uvloop"),
+            ("bridge", "uvloop"),
+        ),
         Server("bridge-raw", "raw ASGI app in bridge.ASGIResource", _bridge("raw", "bridge"), ("bridge",)),
         Server("bridge-starlette", "Starlette app in bridge.ASGIResource", _bridge("starlette", "bridge"), ("bridge",)),
         Server(
             "bridge-starlette-uvloop",
-            "Starlette in bridge.ASGIResource, reactor on uvloop",
-            _bridge("starlette", "uvloop"),
+            "Starlette in bridge.ASGIResource, bridge.install_reactor() on a uvloop loop",
+            _bridge("starlette", "bridge-uvloop"),
             ("bridge",),
         ),
         Server("daphne-raw", "Daphne, raw ASGI app", _daphne("raw"), ("daphne",)),

@@ -1,8 +1,8 @@
 """Our bridge: the same ASGI apps in ``bridge.ASGIResource`` inside a ``bridge.StreamingSite``.
 
 ``--reactor bridge`` is the reactor ``bridge.install_reactor()`` picks (what ``hybrid serve``
-runs); ``--reactor uvloop`` installs Twisted's asyncio reactor on a uvloop loop first, to measure
-what uvloop would change.
+runs); ``--reactor bridge-uvloop`` is the same reactor on a uvloop loop, to measure what uvloop
+would change.
 """
 
 from bench.servers.common import arguments, install_reactor, serve

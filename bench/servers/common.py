@@ -13,7 +13,7 @@ from typing import Any
 from twisted.web.http import Request
 from twisted.web.server import Site
 
-REACTORS = ("epoll", "asyncio", "uvloop", "bridge")
+REACTORS = ("epoll", "asyncio", "uvloop", "bridge", "bridge-uvloop")
 
 
 def arguments(description: str, *, apps: bool, reactors: bool) -> argparse.Namespace:
@@ -26,30 +26,31 @@ def arguments(description: str, *, apps: bool, reactors: bool) -> argparse.Names
     return parser.parse_args()
 
 
+def _uvloop() -> asyncio.AbstractEventLoop:
+    import uvloop
+
+    return uvloop.new_event_loop()
+
+
 def install_reactor(kind: str) -> Any:
     """Install the named reactor and return it.
 
-    ``bridge`` is whatever ``bridge.install_reactor()`` chooses (the hybrid server's reactor);
-    ``uvloop`` is Twisted's asyncio reactor driving a uvloop loop.
+    ``bridge`` is whatever ``bridge.install_reactor()`` chooses (the hybrid server's reactor),
+    ``bridge-uvloop`` the same on a uvloop loop; ``asyncio`` and ``uvloop`` are Twisted's stock
+    asyncio reactor on the standard loop and on uvloop.
     """
     if kind == "epoll":
         from twisted.internet import epollreactor
 
         epollreactor.install()
-    elif kind == "bridge":
+    elif kind.startswith("bridge"):
         import bridge
 
-        bridge.install_reactor()
+        bridge.install_reactor(_uvloop() if kind == "bridge-uvloop" else None)
     else:
         from twisted.internet import asyncioreactor
 
-        loop: asyncio.AbstractEventLoop
-        if kind == "uvloop":
-            import uvloop
-
-            loop = uvloop.new_event_loop()
-        else:
-            loop = asyncio.new_event_loop()
+        loop = _uvloop() if kind == "uvloop" else asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         asyncioreactor.install(loop)
     from twisted.internet import reactor
