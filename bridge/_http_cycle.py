@@ -80,8 +80,10 @@ class AbortConnection:
 Action = StartResponse | WriteBody | SendFile | FinishResponse | AbortConnection
 
 
-def error_response(status: int = 500, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> list[Action]:
-    """A short, generic error response; details belong in the log only."""
+def error_parts(
+    status: int, extra_headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a server-chosen error: generic, details belong in the log only."""
     body = f"{HTTPStatus(status).phrase}\n".encode()
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
@@ -89,6 +91,12 @@ def error_response(status: int = 500, extra_headers: Sequence[tuple[bytes, bytes
         (b"connection", b"close"),
         *extra_headers,
     ]
+    return headers, body
+
+
+def error_response(status: int = 500, extra_headers: Sequence[tuple[bytes, bytes]] = ()) -> list[Action]:
+    """The actions that answer ``status`` with ``error_parts`` and close."""
+    headers, body = error_parts(status, extra_headers)
     return [StartResponse(status, headers, close=True), WriteBody(body), FinishResponse(close=True)]
 
 
@@ -362,6 +370,7 @@ __all__ = [
     "SendFile",
     "StartResponse",
     "WriteBody",
+    "error_parts",
     "error_response",
     "validate_headers",
 ]

@@ -32,7 +32,6 @@ import enum
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -53,7 +52,7 @@ from wsproto.events import (
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from bridge._http_cycle import validate_headers
+from bridge._http_cycle import error_parts, validate_headers
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 
 #: Close codes an app may put in a close frame (RFC 6455 section 7.4).
@@ -231,17 +230,6 @@ def is_upgrade_offer(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     )
 
 
-def _short_response(status: int) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """Headers and body of a server-chosen refusal: generic, details go to the log."""
-    body = f"{HTTPStatus(status).phrase}\n".encode()
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", b"%d" % len(body)),
-        (b"connection", b"close"),
-    ]
-    return headers, body
-
-
 # ---- the cycle --------------------------------------------------------------
 
 
@@ -396,7 +384,7 @@ class WebSocketCycle:
         return [SendBytes(data), CloseTransport()]
 
     def _refuse(self, status: int) -> list[Action]:
-        headers, body = _short_response(status)
+        headers, body = error_parts(status)
         head = self._handshake.send(RejectConnection(status_code=status, headers=headers, has_body=True))
         tail = self._handshake.send(RejectData(data=body, body_finished=True))
         return [StartDenial(status, head), SendBytes(tail), CloseTransport()]
