@@ -112,7 +112,13 @@ def _summary(results: Results) -> list[str]:
             lines.append(f"- {goal.text}: {verdict.note}.")
             continue
         lines.append(f"- {goal.text}: **{goal.show(verdict.value)}** ({verdict.note}).")
-    return [*lines, ""]
+    return [
+        *lines,
+        "",
+        "For each missed target, what the profile shows is in the way: "
+        "[PROFILE.md, section 5](PROFILE.md#5-the-missed-targets-and-what-is-in-the-way).",
+        "",
+    ]
 
 
 def render(results: Results) -> str:
