@@ -147,7 +147,10 @@ class StreamingSite(server.Site):
     """A ``Site`` that streams request bodies to ``IStreamingBodyResource`` leaves.
 
     Form bodies are not parsed into ``request.args`` for streamed requests
-    (that would mean buffering them); other resources see no difference.
+    (that would mean buffering them).  Other resources render as before, with
+    one difference: the tree is traversed when the headers are in, so a
+    ``getChild`` that reads form fields from ``request.args`` sees only the
+    query string (rendering still happens after the body, with the form parsed).
 
     It also carries the limits a public server needs (defaults in brackets):
 
