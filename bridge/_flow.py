@@ -1,6 +1,7 @@
 """The two waits every ASGI connection has, shared by the HTTP and WebSocket glue.
 
-Both run on the reactor's loop.  ``Wakeup`` parks ``receive()`` until the I/O
+Both run on the reactor's loop.  ``IdleWaiters`` is the Twisted-side wait
+for draining: Deferreds that fire once nothing is in flight.  ``Wakeup`` parks ``receive()`` until the I/O
 side has something new (a body chunk, a message, a disconnect).  ``WriteGate``
 turns Twisted's push-producer calls into backpressure for ``send()``: after a
 write, ``send()`` waits while the transport has paused its producer.
@@ -9,6 +10,8 @@ write, ``send()`` waits while the transport has paused its producer.
 from __future__ import annotations
 
 import asyncio
+
+from twisted.internet.defer import Deferred, succeed
 
 
 class Wakeup:
@@ -65,4 +68,27 @@ class WriteGate:
             await self._open.wait()
 
 
-__all__ = ["Wakeup", "WriteGate"]
+class IdleWaiters:
+    """Deferreds handed out while work is in flight, fired when it reaches none."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[Deferred[None]] = []
+
+    def wait(self, busy: bool) -> Deferred[None]:
+        if not busy:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiters.append(d)
+        return d
+
+    def notify(self, busy: bool) -> None:
+        """Call after the in-flight count changed."""
+        if not busy:
+            waiters, self._waiters = self._waiters, []
+            for d in waiters:
+                d.callback(None)
+
+
+__all__ = ["IdleWaiters", "Wakeup", "WriteGate"]

@@ -12,8 +12,10 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bridge._scope import Address
+from bridge.types import Scope
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = tuple[str, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,4 +134,18 @@ def apply_proxy_headers(
     return ProxyView(new_client, proto, new_server)
 
 
-__all__ = ["ProxyView", "apply_proxy_headers", "is_trusted", "parse_networks"]
+_AS_HTTP = {"ws": "http", "wss": "https"}
+_AS_WS = {"http": "ws", "https": "wss"}
+
+
+def apply_to_scope(scope: Scope, networks: Sequence[Network]) -> None:
+    """Rewrite an http or websocket scope's client, scheme and server as a trusted proxy reports them."""
+    scheme: str = scope["scheme"]
+    view = apply_proxy_headers(
+        scope["headers"], scope["client"], _AS_HTTP.get(scheme, scheme), scope["server"], networks
+    )
+    scope["client"], scope["server"] = view.client, view.server
+    scope["scheme"] = _AS_WS[view.scheme] if scope["type"] == "websocket" else view.scheme
+
+
+__all__ = ["ProxyView", "apply_proxy_headers", "apply_to_scope", "is_trusted", "parse_networks"]

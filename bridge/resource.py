@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -21,8 +21,9 @@ from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
 from bridge._aio import reactor_loop
+from bridge._flow import IdleWaiters
 from bridge._http_responder import HTTPResponder
-from bridge._proxy import Network, apply_proxy_headers, parse_networks
+from bridge._proxy import Network, apply_to_scope, parse_networks
 from bridge._request_facts import request_facts
 from bridge._scope import build_http_scope
 from bridge.site import IStreamingBodyResource
@@ -98,7 +99,7 @@ class ASGIResource:
         self.max_in_flight = max_in_flight
         self.response_timeout = response_timeout
         self._in_flight: set[HTTPResponder] = set()
-        self._idle_waiters: list[Deferred[None]] = []
+        self._idle = IdleWaiters()
         #: Requests whose client left before the response completed.
         self.abandoned = 0
         #: Requests refused with 503 because ``max_in_flight`` was reached.
@@ -116,10 +117,7 @@ class ASGIResource:
         facts = request_facts(request, {"http.response.pathsend": {}})
         scope = build_http_scope(facts, self.state)
         if self.trusted_proxies:
-            view = apply_proxy_headers(
-                scope["headers"], scope["client"], scope["scheme"], scope["server"], self.trusted_proxies
-            )
-            scope["client"], scope["scheme"], scope["server"] = view.client, view.scheme, view.server
+            apply_to_scope(scope, self.trusted_proxies)
         responder = HTTPResponder(self, request, scope)  # type: ignore[arg-type]
         overloaded = self.max_in_flight is not None and len(self._in_flight) >= self.max_in_flight
         self._in_flight.add(responder)
@@ -148,18 +146,11 @@ class ASGIResource:
 
     def request_done(self, responder: HTTPResponder) -> None:
         self._in_flight.discard(responder)
-        if not self._in_flight:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for d in waiters:
-                d.callback(None)
+        self._idle.notify(bool(self._in_flight))
 
     def wait_idle(self) -> Deferred[None]:
         """A Deferred that fires once no app call is running (for draining)."""
-        if not self._in_flight:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._idle_waiters.append(d)
-        return d
+        return self._idle.wait(bool(self._in_flight))
 
 
 __all__ = ["ASGIResource", "as_asgi3"]

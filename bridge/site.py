@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -38,6 +38,7 @@ from zope.interface import Interface
 
 from bridge._body import BodyPipe
 from bridge._channel import CountedHTTPProtocol, GuardedHTTPChannel, OverloadedProtocol
+from bridge._flow import IdleWaiters
 
 _log = Logger(namespace="bridge.site")
 
@@ -185,7 +186,7 @@ class StreamingSite(server.Site):
         self.max_header_bytes = max_header_bytes
         self.open_connections = 0
         self.in_flight = 0
-        self._idle_waiters: list[Deferred[None]] = []
+        self._idle = IdleWaiters()
 
     def protocol(self) -> CountedHTTPProtocol:
         """Build the per-connection protocol (Twisted calls ``factory.protocol()``)."""
@@ -215,18 +216,11 @@ class StreamingSite(server.Site):
 
     def _requestEnded(self, _: object) -> None:
         self.in_flight -= 1
-        if not self.in_flight:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for d in waiters:
-                d.callback(None)
+        self._idle.notify(bool(self.in_flight))
 
     def wait_idle(self) -> Deferred[None]:
         """A Deferred that fires when no request is in flight (for draining)."""
-        if not self.in_flight:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._idle_waiters.append(d)
-        return d
+        return self._idle.wait(bool(self.in_flight))
 
 
 __all__ = ["IStreamingBodyResource", "StreamingRequest", "StreamingSite"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IPushProducer, ITransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -31,8 +31,8 @@ from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
-from bridge._flow import Wakeup, WriteGate
-from bridge._proxy import apply_proxy_headers
+from bridge._flow import IdleWaiters, Wakeup, WriteGate
+from bridge._proxy import apply_to_scope
 from bridge._request_facts import request_facts
 from bridge._scope import build_websocket_scope
 from bridge._ws_cycle import (
@@ -103,7 +103,7 @@ class WebSockets:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self._sessions: set[WebSocketSession] = set()
-        self._idle_waiters: list[Deferred[None]] = []
+        self._idle = IdleWaiters()
 
     @property
     def open(self) -> int:
@@ -117,15 +117,7 @@ class WebSockets:
         facts = request_facts(request, {"websocket.http.response": {}})
         scope = build_websocket_scope(facts, resource.state)
         if resource.trusted_proxies:
-            view = apply_proxy_headers(
-                scope["headers"],
-                scope["client"],
-                "https" if facts.is_secure else "http",
-                scope["server"],
-                resource.trusted_proxies,
-            )
-            scope["client"], scope["server"] = view.client, view.server
-            scope["scheme"] = "wss" if view.scheme == "https" else "ws"
+            apply_to_scope(scope, resource.trusted_proxies)
         try:
             cycle = WebSocketCycle(facts.headers, facts.uri, max_message_size=self.max_message_size)
         except HandshakeError as e:
@@ -145,18 +137,11 @@ class WebSockets:
         """
         for session in list(self._sessions):
             session.server_close(code, reason)
-        if not self._sessions:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._idle_waiters.append(d)
-        return d
+        return self._idle.wait(bool(self._sessions))
 
     def session_done(self, session: WebSocketSession) -> None:
         self._sessions.discard(session)
-        if not self._sessions:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for d in waiters:
-                d.callback(None)
+        self._idle.notify(bool(self._sessions))
 
 
 def _refuse_handshake(request: Request, error: HandshakeError, loop: asyncio.AbstractEventLoop) -> None:
