@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IAddress
 from twisted.python.failure import Failure
 from twisted.web.server import Request, Site
 
-from bridge import _reverse_scope as scopes
+from bridge.reverse import _scope as scopes
 from bridge.types import Message, Scope, Send
 
 #: Buffered response bytes above which a push producer is paused (the size of one chunk of

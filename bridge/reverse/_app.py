@@ -19,11 +19,11 @@ from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource
 
-from bridge import _reverse_scope as scopes
-from bridge._reverse_body import BodyOutcome, read_body
-from bridge._reverse_channel import ASGIChannel
-from bridge._reverse_reactor import shutdown_reactor, start_reactor
-from bridge._reverse_site import RootPathSite
+from bridge.reverse import _scope as scopes
+from bridge.reverse._body import BodyOutcome, read_body
+from bridge.reverse._channel import ASGIChannel
+from bridge.reverse._reactor import shutdown_reactor, start_reactor
+from bridge.reverse._site import RootPathSite
 from bridge.types import Receive, Scope, Send
 
 #: Default limit on request bodies.  Twisted itself has none; it spools large bodies to a
