@@ -23,7 +23,7 @@ class BodyPipe:
 
     def __init__(self) -> None:
         self._consumer: BodyConsumer | None = None
-        self._early: list[bytes] = []
+        self._early = bytearray()
         self._discarding = False
         self.finished = False
         #: Bytes seen so far; the limit check needs it even before attach.
@@ -32,16 +32,16 @@ class BodyPipe:
     def attach(self, consumer: BodyConsumer) -> None:
         """Start forwarding; replays anything that arrived before."""
         self._consumer = consumer
-        early, self._early = self._early, []
-        for chunk in early:
-            consumer.body_chunk(chunk)
+        early, self._early = self._early, bytearray()
+        if early:
+            consumer.body_chunk(bytes(early))
         if self.finished:
             consumer.body_end()
 
     def detach(self) -> None:
         """Drop the consumer; further chunks are discarded."""
         self._consumer = None
-        self._early = []
+        self._early = bytearray()
         self._discarding = True
 
     def write(self, data: bytes) -> None:
@@ -49,7 +49,7 @@ class BodyPipe:
         if self._consumer is not None:
             self._consumer.body_chunk(data)
         elif not self._discarding:
-            self._early.append(data)
+            self._early += data
 
     def finish(self) -> None:
         self.finished = True

@@ -25,6 +25,7 @@ import re
 from time import monotonic
 from typing import Any
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IDelayedCall, IProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -49,6 +50,16 @@ _HTTP_VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
 _OVERLOAD_RESPONSE = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 )
+
+
+class ChannelAnswered(ConnectionDone):
+    """The channel answered the request itself (400, 408, 431, 505) and is closing.
+
+    Requests in progress get it through ``connectionLost`` the moment the
+    channel's own answer is written, so their ``notifyFinish()`` fails and
+    nothing a resource or an ASGI app writes later reaches the wire: one
+    response per request.
+    """
 
 
 class GuardedHTTPChannel(HTTPChannel):
@@ -124,10 +135,25 @@ class GuardedHTTPChannel(HTTPChannel):
 
     def _refuse(self, status: int, reason: str) -> None:
         assert self.transport is not None
-        self._refused = True
         _log.info("Refusing {peer}: {reason}", peer=str(self.transport.getPeer()), reason=reason)
-        self.transport.write(_REFUSALS[status])
+        self._answer(_REFUSALS[status])
         self.loseConnection()
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        # Twisted's own refusals (a malformed chunk, a bad header line...).
+        assert self.transport is not None
+        _log.info("Refusing {peer}: malformed request", peer=str(self.transport.getPeer()))
+        self._answer(_REFUSALS[400])
+        self.loseConnection()
+
+    def _answer(self, response: bytes) -> None:
+        """Write the channel's own response; the requests in progress will never write theirs."""
+        assert self.transport is not None
+        self._refused = True
+        for request in list(self.requests):
+            if not request.finished and not request._disconnected:
+                request.connectionLost(Failure(ChannelAnswered(response.split(b"\r\n", 1)[0].decode())))
+        self.transport.write(response)
 
     def _closing(self) -> bool:
         return self.transport is None or bool(getattr(self.transport, "disconnecting", False))
@@ -195,8 +221,7 @@ class GuardedHTTPChannel(HTTPChannel):
         # arriving, and which nothing has answered yet, is told why first.
         request = self.requests[-1] if self.requests else None
         if request is not None and not request.startedWriting and not self._closing():
-            assert self.transport is not None
-            self.transport.write(_TIMEOUT_RESPONSE)
+            self._answer(_TIMEOUT_RESPONSE)
         super().timeoutConnection()
 
     def _headersTimedOut(self) -> None:
@@ -209,7 +234,7 @@ class GuardedHTTPChannel(HTTPChannel):
                 peer=str(transport.getPeer()),
                 timeout=self.headerTimeout,
             )
-            transport.write(_TIMEOUT_RESPONSE)
+            self._answer(_TIMEOUT_RESPONSE)
         self.loseConnection()
 
 
@@ -257,4 +282,4 @@ class CountedHTTPProtocol(_GenericHTTPChannelProtocol):
             self.factory.connectionClosed()
 
 
-__all__ = ["CountedHTTPProtocol", "GuardedHTTPChannel", "OverloadedProtocol"]
+__all__ = ["ChannelAnswered", "CountedHTTPProtocol", "GuardedHTTPChannel", "OverloadedProtocol"]

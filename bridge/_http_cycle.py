@@ -19,7 +19,6 @@ Response states, and why each exists:
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -155,10 +154,10 @@ class HTTPCycle:
     """
 
     __slots__ = (
-        "_chunks",
         "_declared_length",
         "_final_delivered",
         "_held",
+        "_request_body",
         "_sent",
         "_suppress_body",
         "body_complete",
@@ -179,7 +178,9 @@ class HTTPCycle:
         self._declared_length: int | None = None
         self._sent = 0
         # Request side.
-        self._chunks: deque[bytes] = deque()
+        # One bytearray however the client sliced the body: what is held costs
+        # what it weighs, not a bytes object per two-byte chunk.
+        self._request_body = bytearray()
         self.buffered = 0
         self.body_complete = False
         self._final_delivered = False
@@ -193,7 +194,7 @@ class HTTPCycle:
 
     def body_received(self, data: bytes) -> None:
         if data:
-            self._chunks.append(data)
+            self._request_body += data
             self.buffered += len(data)
 
     def body_finished(self) -> None:
@@ -210,9 +211,9 @@ class HTTPCycle:
         """
         if self.client_gone:
             return {"type": "http.disconnect"}
-        if self._chunks:
-            body = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
-            self._chunks.clear()
+        if self.buffered:
+            body = bytes(self._request_body)
+            self._request_body.clear()
             self.buffered = 0
             more = not self.body_complete
             self._final_delivered = not more

@@ -4,26 +4,28 @@ Everything here runs on the reactor thread, which is the asyncio loop's
 thread: the app is an asyncio Task on that loop, ``receive``/``send`` are
 coroutines on it, and Twisted calls (``request.write``, producer callbacks,
 ``notifyFinish``) arrive on it too, so no locking is needed.
+
+``send()`` returns once its bytes are handed to the transport, which on the
+bridge's reactor (``bridge._reactor``) means to the socket, unless the
+kernel buffer is full: then the transport pauses this producer and ``send()``
+waits until it drains.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any
 
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IDelayedCall, IPushProducer
 from twisted.logger import Logger
-from twisted.protocols.basic import FileSender
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request
 from zope.interface import implementer
 
-from bridge._aio import as_future
+from bridge._app_call import AppCall, Outcome, Runner, yield_to_loop
 from bridge._body import BodyPipe
-from bridge._flow import Wakeup, WriteGate
+from bridge._channel import ChannelAnswered
 from bridge._http_cycle import (
     AbortConnection,
     Action,
@@ -34,15 +36,15 @@ from bridge._http_cycle import (
     WriteBody,
     error_response,
 )
+from bridge._pathsend import open_checked, send_file
 from bridge.errors import ASGIProtocolError, ClientDisconnected
-from bridge.types import ASGIApp, Message, Scope
-
-if TYPE_CHECKING:
-    from bridge.resource import ASGIResource
+from bridge.types import Message, Scope
 
 _log = Logger(namespace="bridge.http")
 
-#: Above this many buffered, undelivered body bytes we stop reading the socket.
+#: Body bytes held for the app before reading from the network pauses.  The
+#: cycle keeps them in one ``bytearray`` however the client sliced them, so a
+#: request holds at most this plus one network read (64 KiB) of body.
 BODY_HIGH_WATER = 256 * 1024
 #: Chunk size when feeding a body Twisted has already buffered to a file.
 BODY_READ_SIZE = 64 * 1024
@@ -57,23 +59,36 @@ class HTTPResponder:
     write, ``resumeProducing`` lets it return.
     """
 
-    def __init__(self, resource: ASGIResource, request: Request, scope: Scope) -> None:
-        self._resource = resource
+    __slots__ = (
+        "_body_file",
+        "_body_pipe",
+        "_call",
+        "_channel",
+        "_disconnected",
+        "_finished",
+        "_producer_registered",
+        "_reading_paused",
+        "_request",
+        "_response_timer",
+        "_runner",
+        "_upload_done",
+        "cycle",
+        "scope",
+    )
+
+    def __init__(self, runner: Runner, request: Request, scope: Scope) -> None:
+        self._runner = runner
         self._request = request
         self._channel = request.channel
-        self._loop = resource.loop
         self.scope = scope
         self.cycle = HTTPCycle(scope["method"], pathsend=True)
-        self.task: asyncio.Task[None] | None = None
-        self._wakeup = Wakeup(self._loop)
-        self._gate = WriteGate(self._loop)
+        self._call = AppCall(runner, self._app_done, self._label)
         self._reading_paused = False
         self._producer_registered = False
         self._body_file: Any = None
         self._body_pipe: BodyPipe | None = None
         self._upload_done = False
-        self._grace_timer: asyncio.TimerHandle | None = None
-        self._response_timer: asyncio.TimerHandle | None = None
+        self._response_timer: IDelayedCall | None = None
         #: The response is complete or abandoned: write nothing more.
         self._finished = False
         #: The connection itself is gone (not just "the app was told so").
@@ -81,8 +96,8 @@ class HTTPResponder:
 
     # -- start ----------------------------------------------------------------
 
-    def start(self, app: ASGIApp) -> None:
-        request = self._request
+    def start(self) -> None:
+        runner, request = self._runner, self._request
         content = request.content
         if isinstance(content, BodyPipe):
             self._body_pipe = content
@@ -90,18 +105,18 @@ class HTTPResponder:
         else:
             self._body_file = content
             self._upload_done = True
-        limit = self._resource.max_body_size
+        limit = runner.options.max_body_size
         if limit is not None and max(_declared_length(request), _buffered_length(content)) > limit:
             self.refuse(413, f"request body exceeds the {limit}-byte limit")
             return
-        request.notifyFinish().addCallbacks(self._finished_ok, self._connection_lost)
+        request.notifyFinish().addErrback(self._connection_lost)
         request.registerProducer(self, True)
         self._producer_registered = True
-        self.task = asyncio.ensure_future(app(self.scope, self.receive, self.send), loop=self._loop)
-        self.task.add_done_callback(self._app_done)
-        timeout = self._resource.response_timeout
+        runner.in_flight.add(self)
+        self._call.start(runner.loop, runner.app(self.scope, self.receive, self.send))
+        timeout = runner.options.response_timeout
         if timeout is not None:
-            self._response_timer = self._loop.call_later(timeout, self._response_timed_out)
+            self._response_timer = runner.clock.callLater(timeout, self._response_timed_out)
 
     def refuse(self, status: int, reason: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """Answer ``status`` without running the app (413 by declared length, 503)."""
@@ -120,19 +135,19 @@ class HTTPResponder:
     # -- body from the client (BodyConsumer) ----------------------------------
 
     def body_chunk(self, data: bytes) -> None:
-        limit = self._resource.max_body_size
+        limit = self._runner.options.max_body_size
         if self._body_pipe is not None and limit is not None and self._body_pipe.received > limit:
             self._reject(413, f"request body exceeds the {limit}-byte limit")
             return
         self.cycle.body_received(data)
         if self.cycle.buffered > BODY_HIGH_WATER and not self._reading_paused:
             self._set_reading(False)
-        self._wakeup.wake()
+        self._call.wakeup.wake()
 
     def body_end(self) -> None:
         self._upload_done = True
         self.cycle.body_finished()
-        self._wakeup.wake()
+        self._call.wakeup.wake()
 
     def _set_reading(self, on: bool) -> None:
         """Pause or resume reading the request body from the network."""
@@ -151,15 +166,23 @@ class HTTPResponder:
     # -- the app's receive/send -----------------------------------------------
 
     async def receive(self) -> Message:
+        """The next ``http.request``, or ``http.disconnect`` once the response is done or the client left.
+
+        Answers from state (a disconnect) yield to the loop first: an app
+        that calls ``receive()`` in a loop must not keep the loop from turning.
+        """
+        cycle = self.cycle
         while True:
-            if self._body_file is not None and not self.cycle.body_complete:
+            if self._body_file is not None and not cycle.body_complete:
                 self._pull_buffered_body()
-            message = self.cycle.next_receive()
+            message = cycle.next_receive()
             if message is not None:
-                if self._reading_paused and self.cycle.buffered == 0:
+                if message["type"] == "http.disconnect":
+                    await yield_to_loop()
+                elif self._reading_paused and cycle.buffered == 0:
                     self._set_reading(True)
                 return message
-            await self._wakeup.wait()
+            await self._call.wakeup.wait()
 
     def _pull_buffered_body(self) -> None:
         chunk = self._body_file.read(BODY_READ_SIZE)
@@ -169,23 +192,23 @@ class HTTPResponder:
             self.cycle.body_finished()
 
     async def send(self, message: Message) -> None:
-        if self.cycle.client_gone:
+        cycle = self.cycle
+        if cycle.client_gone:
             raise ClientDisconnected("the client closed the connection")
         try:
-            actions = self.cycle.app_send(message)
+            actions = cycle.app_send(message)
         except ASGIProtocolError as e:
-            _log.error("ASGI protocol violation on {uri}: {error}", uri=self._uri, error=str(e))
+            _log.error("ASGI protocol violation on {call}: {error}", call=self._label(), error=str(e))
             raise
         if actions and isinstance(actions[-1], SendFile):
-            # Opened before anything is applied, so that a bad file can still be a clean 500.
-            file = self._open_for_pathsend(actions[-1].path)
-            self._apply_all(actions[:-1])
-            await self._send_file(file)
+            await self._send_file(actions)
         else:
-            self._apply_all(actions)
-        if self._gate.paused and not self._finished:
-            await self._gate.wait()
-            if self.cycle.client_gone:
+            for action in actions:
+                self._apply(action)
+        gate = self._call.gate
+        if gate.paused and not self._finished:
+            await gate.wait()
+            if cycle.client_gone:
                 raise ClientDisconnected("the client closed the connection")
 
     # -- carrying out actions -------------------------------------------------
@@ -193,17 +216,16 @@ class HTTPResponder:
     def _apply(self, action: Action) -> None:
         if self._finished:
             return
-        request = self._request
-        if isinstance(action, WriteBody):
-            request.write(action.data)
-        elif isinstance(action, StartResponse):
+        if type(action) is WriteBody:
+            self._request.write(action.data)
+        elif type(action) is StartResponse:
             self._start_response(action)
-        elif isinstance(action, FinishResponse):
+        elif type(action) is FinishResponse:
             if action.close:
                 self._no_keep_alive()
             self._finish()
-        elif isinstance(action, AbortConnection):
-            _log.warn("Aborting response to {uri}: {reason}", uri=self._uri, reason=action.reason)
+        elif type(action) is AbortConnection:
+            _log.warn("Aborting response to {call}: {reason}", call=self._label(), reason=action.reason)
             self._abort()
 
     def _start_response(self, action: StartResponse) -> None:
@@ -231,49 +253,27 @@ class HTTPResponder:
         if isinstance(self._channel, HTTPChannel):
             self._channel.persistent = False
 
-    def _open_for_pathsend(self, path: str) -> BinaryIO:
-        """Open the file for ``http.response.pathsend``, or answer 500 and raise.
-
-        The file must exist and match the app's ``content-length``: FileSender
-        sends it to EOF, and a mismatch would either put bytes of this body where
-        the client expects the next response or leave the response unfinished.
-        """
+    async def _send_file(self, actions: list[Action]) -> None:
+        send_action = actions[-1]
+        assert isinstance(send_action, SendFile)
         try:
-            f = open(path, "rb")  # noqa: SIM115 -- closed by _send_file or below
-        except OSError as e:
-            problem = f"cannot open {path!r}: {e}"
-        else:
-            size, declared = os.fstat(f.fileno()).st_size, self.cycle.declared_length
-            if declared is None or size == declared:
-                return f
-            f.close()
-            problem = f"{path!r} has {size} bytes but content-length is {declared}"
-        error = f"http.response.pathsend: {problem}"
-        _log.error("ASGI protocol violation on {uri}: {error}", uri=self._uri, error=error)
-        self._apply_all(error_response(500))  # nothing was written: the held start is dropped
-        raise ASGIProtocolError(error)
-
-    async def _send_file(self, f: BinaryIO) -> None:
-        """``http.response.pathsend``: stream the file with a Twisted producer, reading 16 KiB at a time."""
-        sender = FileSender()
+            # Opened before anything is applied, so that a bad file can still be a clean 500.
+            f = open_checked(send_action.path, self.cycle.declared_length)
+        except ValueError as e:
+            error = f"http.response.pathsend: {e}"
+            _log.error("ASGI protocol violation on {call}: {error}", call=self._label(), error=error)
+            for action in error_response(500):  # nothing was written: the held start is dropped
+                self._apply(action)
+            raise ASGIProtocolError(error) from None
+        for action in actions[:-1]:
+            self._apply(action)
+        self._unregister_producer()
         try:
-            self._unregister_producer()
-            request = self._request
-            request.write(b"")  # headers now, even for an empty file
-            if os.fstat(f.fileno()).st_size:
-                await as_future(sender.beginFileTransfer(f, request))
-        except BaseException as e:
-            # Cancelled or failed mid-transfer: stop the producer before its
-            # file is closed under it (FileSender's Deferred has no canceller).
-            if getattr(sender, "file", None) is not None:
-                sender.deferred = sender.file = None  # its Deferred was already cancelled
-                if not self._disconnected:
-                    request.unregisterProducer()
-            if isinstance(e, Exception) and self.cycle.client_gone:
+            await send_file(f, self._request, not self._disconnected)
+        except Exception as e:
+            if self.cycle.client_gone:
                 raise ClientDisconnected("the client closed the connection") from e
             raise
-        finally:
-            f.close()
         self._finish()
 
     def _unregister_producer(self) -> None:
@@ -286,6 +286,8 @@ class HTTPResponder:
         self._finished = True
         if not self._disconnected:
             self._request.finish()
+        # A receive() parked after the whole body now answers http.disconnect.
+        self._call.wakeup.wake()
 
     def _abort(self) -> None:
         self._unregister_producer()
@@ -298,24 +300,23 @@ class HTTPResponder:
 
     def _reject(self, status: int, reason: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """Answer ``status`` if we still can, else abort; the app sees a disconnect."""
-        _log.info("Answering {uri} with {status}: {reason}", uri=self._uri, status=status, reason=reason)
+        _log.info("Answering {call} with {status}: {reason}", call=self._label(), status=status, reason=reason)
         if self._body_pipe is not None:
             self._body_pipe.detach()
         actions = self.cycle.reject(status, headers)
         self.cycle.client_disconnected()
-        self._wakeup.wake()
         # Never write from inside Twisted's header parser: do it on the next turn.
-        self._loop.call_soon(self._apply_all, actions)
-        if self.task is None:
-            self._resource.request_done(self)
-        elif status == 504:
-            self.task.cancel()
+        self._runner.clock.callLater(0, self._apply_all, actions)
+        if self._call.task is None:
+            return
+        if status == 504:
+            self._call.cancel()
         else:
-            self._schedule_cancel()
+            self._call.connection_gone()
 
     def _response_timed_out(self) -> None:
         self._response_timer = None
-        timeout = self._resource.response_timeout
+        timeout = self._runner.options.response_timeout
         self._reject(504, f"the app did not start a response within {timeout:g} s")
 
     def _apply_all(self, actions: list[Action]) -> None:
@@ -325,76 +326,57 @@ class HTTPResponder:
     # -- producer interface (called by Twisted) --------------------------------
 
     def pauseProducing(self) -> None:
-        self._gate.pause()
+        self._call.gate.pause()
 
     def resumeProducing(self) -> None:
-        self._gate.resume()
+        self._call.gate.resume()
 
     def stopProducing(self) -> None:
-        self._client_gone()
+        self._client_gone(answered=False)
 
     # -- endings --------------------------------------------------------------
 
-    def _finished_ok(self, _: object) -> None:
-        """``notifyFinish`` fired: the response is out; tell a waiting receive()."""
-        self._wakeup.wake()
-
     def _connection_lost(self, reason: Failure) -> None:
-        self._client_gone()
+        # ChannelAnswered: the channel itself answered (400, 408...); the
+        # client did not abandon anything, but nothing more may be written.
+        self._client_gone(answered=reason.check(ChannelAnswered) is not None)
 
-    def _client_gone(self) -> None:
+    def _client_gone(self, answered: bool) -> None:
         if self._disconnected:
             return
         self._disconnected = True
-        if not self._finished:
-            self._resource.count_abandoned()
+        if not self._finished and not answered:
+            self._runner.in_flight.abandoned += 1
         self.cycle.client_disconnected()
         self._finished = True
         self._producer_registered = False
         if self._body_pipe is not None:
             self._body_pipe.detach()
-        self._wakeup.wake()
-        self._gate.close()
-        self._schedule_cancel()
-
-    def _schedule_cancel(self) -> None:
-        """Give the app a grace period to notice the disconnect, then cancel it."""
-        task = self.task
-        if task is None or task.done() or self._grace_timer is not None:
-            return
-        self._grace_timer = self._loop.call_later(self._resource.disconnect_grace, task.cancel)
+        self._call.connection_gone()
 
     def _cancel_response_timer(self) -> None:
-        if self._response_timer is not None:
-            self._response_timer.cancel()
+        timer = self._response_timer
+        if timer is not None:
             self._response_timer = None
+            if timer.active():
+                timer.cancel()
 
-    def _app_done(self, task: asyncio.Task[None]) -> None:
+    def _app_done(self, outcome: Outcome) -> None:
         self._cancel_response_timer()
-        if self._grace_timer is not None:
-            self._grace_timer.cancel()
-            self._grace_timer = None
-        if task.cancelled():
+        if outcome.cancelled:
             actions = self.cycle.app_failed("the app task was cancelled")
-        elif (exc := task.exception()) is not None:
-            if not (isinstance(exc, ClientDisconnected) and self.cycle.client_gone):
-                _log.failure(
-                    "Exception in ASGI application for {uri}",
-                    failure=Failure(exc, type(exc), exc.__traceback__),
-                    uri=self._uri,
-                )
-            actions = self.cycle.app_failed(f"the app raised {type(exc).__name__}")
+        elif outcome.error is not None:
+            actions = self.cycle.app_failed(f"the app raised {type(outcome.error).__name__}")
         else:
             actions = self.cycle.app_returned()
             if actions:
-                _log.error("ASGI app returned without completing the response to {uri}", uri=self._uri)
+                _log.error("ASGI app returned without completing the response to {call}", call=self._label())
         self._apply_all(actions)
         self._unregister_producer()
-        self._resource.request_done(self)
+        self._runner.in_flight.discard(self)
 
-    @property
-    def _uri(self) -> str:
-        return bytes(self.scope.get("raw_path") or b"").decode("latin-1")
+    def _label(self) -> str:
+        return f"{self.scope['method']} {bytes(self.scope.get('raw_path') or b'').decode('latin-1')}"
 
 
 def _buffered_length(content: Any) -> int:

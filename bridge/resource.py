@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -21,9 +22,10 @@ from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
 from bridge._aio import reactor_loop
-from bridge._flow import IdleWaiters
+from bridge._app_call import Runner
 from bridge._http_responder import HTTPResponder
-from bridge._proxy import Network, apply_to_scope, parse_networks
+from bridge._options import InFlight, Options
+from bridge._proxy import apply_to_scope, parse_networks
 from bridge._request_facts import request_facts
 from bridge._scope import build_http_scope
 from bridge.site import IStreamingBodyResource
@@ -69,6 +71,8 @@ class ASGIResource:
         WebSocket; ``None``: no pings.
     :param ws_ping_timeout: seconds to wait for the pong before closing with
         1011; ``None``: never.
+    :param clock: where timers run (grace, timeouts, pings); the reactor by
+        default, a ``twisted.internet.task.Clock`` in tests.
 
     WebSocket upgrades (HTTP/1.1 only: Twisted's HTTP/2 stack cannot hand a
     stream over) are served by ``self.websockets``; see ``bridge.websocket``.
@@ -89,43 +93,50 @@ class ASGIResource:
         ws_max_message_size: int | None = 16 * 1024 * 1024,
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
+        clock: IReactorTime | None = None,
     ) -> None:
-        self.loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
-        self.app = as_asgi3(app)
-        self.state: Mapping[str, Any] = state if state is not None else {}
-        self.max_body_size = max_body_size
-        self.disconnect_grace = disconnect_grace
-        self.trusted_proxies: tuple[Network, ...] = parse_networks(trusted_proxies)
-        self.max_in_flight = max_in_flight
-        self.response_timeout = response_timeout
-        self._in_flight: set[HTTPResponder] = set()
-        self._idle = IdleWaiters()
-        #: Requests whose client left before the response completed.
-        self.abandoned = 0
-        #: Requests refused with 503 because ``max_in_flight`` was reached.
-        self.rejected = 0
-        #: Open WebSocket connections; ``close_all()`` them when draining.
-        self.websockets = WebSockets(
-            self, max_message_size=ws_max_message_size, ping_interval=ws_ping_interval, ping_timeout=ws_ping_timeout
+        loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
+        if clock is None:
+            from twisted.internet import reactor as clock  # the asyncio reactor, checked above
+        self.options = Options(
+            state=state if state is not None else {},
+            max_body_size=max_body_size,
+            disconnect_grace=disconnect_grace,
+            trusted_proxies=parse_networks(trusted_proxies),
+            max_in_flight=max_in_flight,
+            response_timeout=response_timeout,
+            ws_max_message_size=ws_max_message_size,
+            ws_ping_interval=ws_ping_interval,
+            ws_ping_timeout=ws_ping_timeout,
         )
+        self._in_flight = InFlight(max_in_flight)
+        self._runner = Runner(as_asgi3(app), self.options, self._in_flight, loop, clock)  # type: ignore[arg-type]
+        #: Open WebSocket connections; ``close_all()`` them when draining.
+        self.websockets = WebSockets(self._runner)
+
+    @property
+    def app(self) -> ASGIApp:
+        return self._runner.app
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        return self.options.state
 
     # -- IResource ------------------------------------------------------------
 
     def render(self, request: IRequest) -> bytes | int:
         if is_websocket_upgrade(request):
             return self.websockets.render(request)
-        facts = request_facts(request, {"http.response.pathsend": {}})
-        scope = build_http_scope(facts, self.state)
-        if self.trusted_proxies:
-            apply_to_scope(scope, self.trusted_proxies)
-        responder = HTTPResponder(self, request, scope)  # type: ignore[arg-type]
-        overloaded = self.max_in_flight is not None and len(self._in_flight) >= self.max_in_flight
-        self._in_flight.add(responder)
-        if overloaded:
-            self.rejected += 1
-            responder.refuse(503, f"{self.max_in_flight} requests already in flight", [(b"retry-after", b"1")])
+        options = self.options
+        scope = build_http_scope(request_facts(request, _HTTP_EXTENSIONS), options.state)
+        if options.trusted_proxies:
+            apply_to_scope(scope, options.trusted_proxies)
+        responder = HTTPResponder(self._runner, request, scope)  # type: ignore[arg-type]
+        if self._in_flight.full():
+            self._in_flight.rejected += 1
+            responder.refuse(503, f"{options.max_in_flight} requests already in flight", [(b"retry-after", b"1")])
         else:
-            responder.start(self.app)
+            responder.start()
         return NOT_DONE_YET
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
@@ -138,19 +149,25 @@ class ASGIResource:
 
     @property
     def in_flight(self) -> int:
-        """Requests whose app call has not finished yet."""
+        """HTTP app calls that have not finished yet (they may outlive their response)."""
         return len(self._in_flight)
 
-    def count_abandoned(self) -> None:
-        self.abandoned += 1
+    @property
+    def abandoned(self) -> int:
+        """Requests whose client left before the response was complete."""
+        return self._in_flight.abandoned
 
-    def request_done(self, responder: HTTPResponder) -> None:
-        self._in_flight.discard(responder)
-        self._idle.notify(bool(self._in_flight))
+    @property
+    def rejected(self) -> int:
+        """Requests refused with 503 because ``max_in_flight`` was reached."""
+        return self._in_flight.rejected
 
     def wait_idle(self) -> Deferred[None]:
-        """A Deferred that fires once no app call is running (for draining)."""
-        return self._idle.wait(bool(self._in_flight))
+        """A Deferred that fires once no HTTP app call is running (for draining)."""
+        return self._in_flight.wait_idle()
+
+
+_HTTP_EXTENSIONS: dict[str, dict[str, Any]] = {"http.response.pathsend": {}}
 
 
 __all__ = ["ASGIResource", "as_asgi3"]

@@ -21,7 +21,7 @@ thread, like ``bridge._http_responder``.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProtocol, IPushProducer, ITransport
@@ -31,6 +31,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
+from bridge._app_call import Runner
 from bridge._flow import IdleWaiters, Wakeup, WriteGate
 from bridge._proxy import apply_to_scope
 from bridge._request_facts import request_facts
@@ -49,9 +50,6 @@ from bridge._ws_cycle import (
 )
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 from bridge.types import ASGIApp, Message, Scope
-
-if TYPE_CHECKING:
-    from bridge.resource import ASGIResource
 
 _log = Logger(namespace="bridge.websocket")
 
@@ -81,27 +79,19 @@ def is_websocket_upgrade(request: IRequest) -> bool:
 class WebSockets:
     """The WebSocket side of one ``ASGIResource``: options and open connections.
 
-    :param resource: supplies the app, loop, lifespan state, trusted proxies
-        and ``disconnect_grace``.
-    :param max_message_size: incoming messages above this many bytes close
-        the connection with 1009; ``None`` for no limit.
-    :param ping_interval: seconds between keepalive pings; ``None`` for none.
-    :param ping_timeout: seconds to wait for the pong before closing with
-        1011; ``None`` never times out.
+    :param runner: the app, loop, clock and options (lifespan state, trusted
+        proxies, ``disconnect_grace``, and the ``ws_*`` limits: incoming
+        messages above ``ws_max_message_size`` bytes close the connection with
+        1009; pings every ``ws_ping_interval`` seconds, closing with 1011 when
+        no pong came within ``ws_ping_timeout``; ``None`` switches each off).
     """
 
-    def __init__(
-        self,
-        resource: ASGIResource,
-        *,
-        max_message_size: int | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-    ) -> None:
-        self.resource = resource
-        self.max_message_size = max_message_size
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        options = runner.options
+        self.max_message_size = options.ws_max_message_size
+        self.ping_interval = options.ws_ping_interval
+        self.ping_timeout = options.ws_ping_timeout
         self._sessions: set[WebSocketSession] = set()
         self._idle = IdleWaiters()
 
@@ -113,19 +103,19 @@ class WebSockets:
     def render(self, iRequest: IRequest) -> int:
         """Start the ASGI ``websocket`` scope for an upgrade request."""
         request = cast(Request, iRequest)  # what a Site renders
-        resource = self.resource
+        runner = self.runner
         facts = request_facts(request, {"websocket.http.response": {}})
-        scope = build_websocket_scope(facts, resource.state)
-        if resource.trusted_proxies:
-            apply_to_scope(scope, resource.trusted_proxies)
+        scope = build_websocket_scope(facts, runner.options.state)
+        if runner.options.trusted_proxies:
+            apply_to_scope(scope, runner.options.trusted_proxies)
         try:
             cycle = WebSocketCycle(facts.headers, facts.uri, max_message_size=self.max_message_size)
         except HandshakeError as e:
-            _refuse_handshake(request, e, resource.loop)
+            _refuse_handshake(request, e, runner.loop)
             return NOT_DONE_YET
         session = WebSocketSession(self, request, scope, cycle)
         self._sessions.add(session)
-        session.start(resource.app)
+        session.start(runner.app)
         return NOT_DONE_YET
 
     def close_all(self, code: int = 1001, reason: str = "server shutting down") -> Deferred[None]:
@@ -191,7 +181,7 @@ class WebSocketSession:
         self._request = request
         self._channel: Any = request.channel
         self._tcp: Any = self._channel.transport
-        self._loop = owner.resource.loop
+        self._loop = owner.runner.loop
         self.scope = scope
         self.cycle = cycle
         self.task: asyncio.Task[None] | None = None
@@ -393,7 +383,7 @@ class WebSocketSession:
         task = self.task
         if task is not None and not task.done() and self._grace_timer is None:
             # Give the app time to see websocket.disconnect, then cancel it.
-            self._grace_timer = self._loop.call_later(self._owner.resource.disconnect_grace, task.cancel)
+            self._grace_timer = self._loop.call_later(self._owner.runner.options.disconnect_grace, task.cancel)
 
     def _app_done(self, task: asyncio.Task[None]) -> None:
         if self._grace_timer is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import RunningServer, run_server, wait_for
+from tests.servers import RunningServer, raw_exchange, run_server, wait_for
 
 HERE = Path(__file__).parent
 
@@ -19,16 +18,6 @@ HERE = Path(__file__).parent
 def server() -> Iterator[RunningServer]:
     with run_server([str(HERE / "limits_server.py")]) as running:
         yield running
-
-
-def raw_exchange(port: int, request: bytes) -> bytes:
-    """Send ``request`` and read until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def test_body_within_limit_is_read(server: RunningServer) -> None:
@@ -72,7 +61,7 @@ def test_response_timeout_gives_504_and_server_keeps_serving(server: RunningServ
     r = httpx.get(server.url + "/slow/x", timeout=10)
     assert r.status_code == 504
     assert r.text == "Gateway Timeout\n"
-    assert "Answering /slow/x with 504" in server.log()
+    assert "Answering GET /slow/x with 504" in server.log()
     assert httpx.get(server.url + "/limited/x").status_code == 200
 
 

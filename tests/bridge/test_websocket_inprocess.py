@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
 from typing import Any, cast
 
 from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -21,9 +21,11 @@ from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import TextMessage
 
+from bridge._app_call import Runner
+from bridge._options import InFlight, Options
 from bridge._ws_cycle import BACKLOG_MESSAGES
-from bridge.resource import ASGIResource
 from bridge.site import StreamingSite
+from bridge.types import ASGIApp
 from bridge.websocket import WebSockets
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -51,8 +53,8 @@ class Leaf(Resource):
 
 def serve(app: App, loop: asyncio.AbstractEventLoop) -> tuple[StreamingSite, Leaf, Any, StringTransport]:
     # Only what WebSockets reads from its ASGIResource; the global reactor stays untouched.
-    resource = SimpleNamespace(app=app, loop=loop, state={}, trusted_proxies=(), disconnect_grace=1.0)
-    websockets = WebSockets(cast(ASGIResource, resource), max_message_size=None, ping_interval=None, ping_timeout=None)
+    options = Options(disconnect_grace=1.0, ws_max_message_size=None, ws_ping_interval=None, ws_ping_timeout=None)
+    websockets = WebSockets(Runner(cast(ASGIApp, app), options, InFlight(), loop, Clock()))
     leaf = Leaf(websockets)
     root = Resource()
     root.putChild(b"ws", leaf)

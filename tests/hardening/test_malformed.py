@@ -174,7 +174,7 @@ def test_asgi_response_header_injection_is_refused(server: Server) -> None:
     assert reply.status == 500
     assert reply.header(b"x-injected") is None
     assert b"injected" not in reply.body
-    assert "ASGI protocol violation on /a/inject" in server.log()
+    assert "ASGI protocol violation on GET /a/inject" in server.log()
 
 
 def test_native_response_header_injection_is_neutralised(server: Server) -> None:

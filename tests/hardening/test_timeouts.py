@@ -77,7 +77,7 @@ def test_idle_keep_alive_connection_is_closed_quietly(server: Server) -> None:
 def test_app_without_a_response_gets_504_and_is_cancelled(server: Server) -> None:
     reply = exchange(server.port, b"GET /a/hang HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (reply.status, reply.closed, reply.body) == (504, True, b"Gateway Timeout\n")
-    assert "Answering /a/hang with 504" in server.log()
+    assert "Answering GET /a/hang with 504" in server.log()
     server.wait_until_settled()  # the app's task is gone, not just its client
     assert server.healthy()
 

@@ -1,0 +1,126 @@
+"""One app call from start to end, for HTTP and WebSocket alike.
+
+An ``AppCall`` starts the app as an asyncio Task on the reactor's loop, holds
+the two waits of its connection (``receive()`` parked until the I/O side has
+news, ``send()`` held while the transport paused its producer), gives the app
+``disconnect_grace`` seconds to notice a disconnect before cancelling it, and
+turns "the task is done" into one ``Outcome`` for its host, which hands it to
+its sans-IO cycle (as Hypercorn's task group ends every call with
+``send(None)``).  Timers run on an injected ``IReactorTime``, so hosts are
+tested in-process with ``twisted.internet.task.Clock``.
+
+Everything here runs on the reactor's thread, which is the loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from bridge._flow import Wakeup, WriteGate
+from bridge._options import InFlight, Options
+from bridge.errors import ClientDisconnected
+from bridge.types import ASGIApp
+
+_log = Logger(namespace="bridge.app")
+
+
+@dataclass(frozen=True, slots=True)
+class Runner:
+    """What a host needs from its resource to run app calls: built once per resource."""
+
+    app: ASGIApp
+    options: Options
+    in_flight: InFlight
+    loop: asyncio.AbstractEventLoop
+    clock: IReactorTime
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the app's coroutine ended: returned, raised ``error``, or was cancelled."""
+
+    error: BaseException | None = None
+    cancelled: bool = False
+
+    @property
+    def returned(self) -> bool:
+        return self.error is None and not self.cancelled
+
+
+class AppCall:
+    """The task of one app call, its grace timer and its waits.
+
+    :param on_done: called once, on the loop, with the ``Outcome``, after any
+        exception was logged.
+    :param label: names the call in log lines (``"GET /x"``, ``"WebSocket /ws"``).
+    """
+
+    __slots__ = ("_clock", "_grace", "_grace_timer", "_label", "_on_done", "gate", "gone", "task", "wakeup")
+
+    def __init__(
+        self, runner: Runner, on_done: Callable[[Outcome], None], label: Callable[[], str]
+    ) -> None:
+        self._clock = runner.clock
+        self._grace = runner.options.disconnect_grace
+        self._on_done = on_done
+        self._label = label
+        self._grace_timer: IDelayedCall | None = None
+        self.task: asyncio.Task[None] | None = None
+        #: Parks ``receive()`` until the I/O side has something new.
+        self.wakeup = Wakeup(runner.loop)
+        #: Holds ``send()`` while the transport has paused its producer.
+        self.gate = WriteGate(runner.loop)
+        #: The connection is gone (or was answered by the server itself).
+        self.gone = False
+
+    def start(self, loop: asyncio.AbstractEventLoop, call: Awaitable[None]) -> None:
+        task = self.task = asyncio.ensure_future(call, loop=loop)
+        task.add_done_callback(self._done)
+
+    def connection_gone(self) -> None:
+        """Wake every wait, then cancel the app if it is still running after the grace period."""
+        if self.gone:
+            return
+        self.gone = True
+        self.wakeup.wake()
+        self.gate.close()
+        task = self.task
+        if task is not None and not task.done() and self._grace_timer is None:
+            self._grace_timer = self._clock.callLater(self._grace, self.cancel)
+
+    def cancel(self) -> None:
+        self._grace_timer = None
+        if self.task is not None:
+            self.task.cancel()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if self._grace_timer is not None:
+            if self._grace_timer.active():
+                self._grace_timer.cancel()
+            self._grace_timer = None
+        if task.cancelled():
+            outcome = Outcome(cancelled=True)
+        else:
+            error = task.exception()
+            if error is not None and not (isinstance(error, ClientDisconnected) and self.gone):
+                _log.failure(
+                    "Exception in ASGI application for {call}",
+                    failure=Failure(error, type(error), error.__traceback__),
+                    call=self._label(),
+                )
+            outcome = Outcome(error)
+        self._on_done(outcome)
+
+
+async def yield_to_loop() -> None:
+    """Let the loop turn once: ``receive()`` answering from state must not let an app spin."""
+    await asyncio.sleep(0)
+
+
+__all__ = ["AppCall", "Outcome", "Runner", "yield_to_loop"]
