@@ -9,7 +9,7 @@ arrive before anyone attached are kept until then.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class BodyConsumer(Protocol):
@@ -70,4 +70,23 @@ class BodyPipe:
         return b""
 
 
-__all__ = ["BodyConsumer", "BodyPipe"]
+def buffered_length(content: Any) -> int:
+    """Size of a body Twisted already buffered (a plain ``Site``); leaves it rewound."""
+    if content is None or isinstance(content, BodyPipe):
+        return 0
+    size: int = content.seek(0, 2)
+    content.seek(0, 0)
+    return size
+
+
+def declared_length(request: Any) -> int:
+    values = request.requestHeaders.getRawHeaders(b"content-length")
+    if not values:
+        return 0
+    try:
+        return int(values[0])
+    except ValueError:
+        return 0
+
+
+__all__ = ["BodyConsumer", "BodyPipe", "buffered_length", "declared_length"]

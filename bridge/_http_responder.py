@@ -24,7 +24,7 @@ from twisted.web.server import Request
 from zope.interface import implementer
 
 from bridge._app_call import AppCall, Outcome, Runner, yield_to_loop
-from bridge._body import BodyPipe
+from bridge._body import BodyPipe, buffered_length, declared_length
 from bridge._channel import ChannelAnswered
 from bridge._http_cycle import (
     AbortConnection,
@@ -106,7 +106,7 @@ class HTTPResponder:
             self._body_file = content
             self._upload_done = True
         limit = runner.options.max_body_size
-        if limit is not None and max(_declared_length(request), _buffered_length(content)) > limit:
+        if limit is not None and max(declared_length(request), buffered_length(content)) > limit:
             self.refuse(413, f"request body exceeds the {limit}-byte limit")
             return
         request.notifyFinish().addErrback(self._connection_lost)
@@ -377,25 +377,6 @@ class HTTPResponder:
 
     def _label(self) -> str:
         return f"{self.scope['method']} {bytes(self.scope.get('raw_path') or b'').decode('latin-1')}"
-
-
-def _buffered_length(content: Any) -> int:
-    """Size of a body Twisted already buffered (a plain ``Site``); leaves it rewound."""
-    if content is None or isinstance(content, BodyPipe):
-        return 0
-    size: int = content.seek(0, 2)
-    content.seek(0, 0)
-    return size
-
-
-def _declared_length(request: Request) -> int:
-    values = request.requestHeaders.getRawHeaders(b"content-length")
-    if not values:
-        return 0
-    try:
-        return int(values[0])
-    except ValueError:
-        return 0
 
 
 __all__ = ["BODY_HIGH_WATER", "HTTPResponder"]

@@ -9,6 +9,7 @@ asyncio Task on the reactor's own loop.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -73,6 +74,9 @@ class ASGIResource:
         1011; ``None``: never.
     :param clock: where timers run (grace, timeouts, pings); the reactor by
         default, a ``twisted.internet.task.Clock`` in tests.
+    :param loop: the loop app calls run on; the reactor's by default.  Only
+        in-process tests, which drive Twisted's objects by hand on a plain
+        asyncio loop, pass another.
 
     WebSocket upgrades (HTTP/1.1 only: Twisted's HTTP/2 stack cannot hand a
     stream over) are served by ``self.websockets``; see ``bridge.websocket``.
@@ -94,8 +98,10 @@ class ASGIResource:
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
         clock: IReactorTime | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
+        if loop is None:
+            loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
         if clock is None:
             from twisted.internet import reactor as clock  # the asyncio reactor, checked above
         self.options = Options(
