@@ -45,6 +45,20 @@ def _bridge(app: str, reactor: str) -> Callable[[object], list[str]]:
     return lambda port: [PY, "-m", "bench.servers.bridge_site", "--app", app, "--reactor", reactor, "--port", str(port)]
 
 
+def _hybrid(app: str) -> Callable[[object], list[str]]:
+    """``hybrid serve`` with its defaults, the app mounted at the root: what users run."""
+    return lambda port: [
+        PY,
+        "-m",
+        "app",
+        "serve",
+        "--listen",
+        f"tcp:{port}:interface=127.0.0.1:backlog=1024",
+        "--mount",
+        f"/={APPS}:{app}_app",
+    ]
+
+
 def _daphne(app: str) -> Callable[[object], list[str]]:
     return lambda port: [
         PY,
@@ -113,6 +127,7 @@ SERVERS = {
             _bridge("starlette", "bridge-uvloop"),
             ("bridge",),
         ),
+        Server("hybrid-starlette", "Starlette app under `hybrid serve --mount /=...`, defaults", _hybrid("starlette")),
         Server("daphne-raw", "Daphne, raw ASGI app", _daphne("raw"), ("daphne",)),
         Server("daphne-starlette", "Daphne, Starlette app", _daphne("starlette"), ("daphne",)),
         Server("hypercorn-raw", "Hypercorn (asyncio), raw ASGI app", _hypercorn(f"{APPS}:raw_app")),
@@ -170,7 +185,9 @@ _TUTORIAL = [
     "twisted-hybrid",
     "bridge-raw",
     "bridge-starlette",
+    "hybrid-starlette",
     "daphne-starlette",
+    "uvicorn-h11-starlette",
     "uvicorn-fast-starlette",
 ]
 _STREAMING = [

@@ -22,6 +22,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from bridge._deadlines import Deadlines
 from bridge._flow import Wakeup, WriteGate
 from bridge._options import InFlight, Options
 from bridge.errors import ClientDisconnected
@@ -39,6 +40,8 @@ class Runner:
     in_flight: InFlight
     loop: asyncio.AbstractEventLoop
     clock: IReactorTime
+    #: ``options.response_timeout`` for every call, on one timer; ``None`` without a timeout.
+    response_deadlines: Deadlines | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from twisted.internet.interfaces import IDelayedCall, IPushProducer
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
@@ -69,7 +69,6 @@ class HTTPResponder:
         "_producer_registered",
         "_reading_paused",
         "_request",
-        "_response_timer",
         "_runner",
         "_upload_done",
         "cycle",
@@ -88,7 +87,6 @@ class HTTPResponder:
         self._body_file: Any = None
         self._body_pipe: BodyPipe | None = None
         self._upload_done = False
-        self._response_timer: IDelayedCall | None = None
         #: The response is complete or abandoned: write nothing more.
         self._finished = False
         #: The connection itself is gone (not just "the app was told so").
@@ -114,9 +112,8 @@ class HTTPResponder:
         self._producer_registered = True
         runner.in_flight.add(self)
         self._call.start(runner.loop, runner.app(self.scope, self.receive, self.send))
-        timeout = runner.options.response_timeout
-        if timeout is not None:
-            self._response_timer = runner.clock.callLater(timeout, self._response_timed_out)
+        if runner.response_deadlines is not None:
+            runner.response_deadlines.set(self, self._response_timed_out)
 
     def refuse(self, status: int, reason: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         """Answer ``status`` without running the app (413 by declared length, 503)."""
@@ -315,7 +312,6 @@ class HTTPResponder:
             self._call.connection_gone()
 
     def _response_timed_out(self) -> None:
-        self._response_timer = None
         timeout = self._runner.options.response_timeout
         self._reject(504, f"the app did not start a response within {timeout:g} s")
 
@@ -355,11 +351,8 @@ class HTTPResponder:
         self._call.connection_gone()
 
     def _cancel_response_timer(self) -> None:
-        timer = self._response_timer
-        if timer is not None:
-            self._response_timer = None
-            if timer.active():
-                timer.cancel()
+        if self._runner.response_deadlines is not None:
+            self._runner.response_deadlines.clear(self)
 
     def _app_done(self, outcome: Outcome) -> None:
         self._cancel_response_timer()

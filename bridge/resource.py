@@ -24,6 +24,7 @@ from zope.interface import implementer
 
 from bridge._aio import reactor_loop
 from bridge._app_call import Runner
+from bridge._deadlines import Deadlines
 from bridge._http_responder import HTTPResponder
 from bridge._options import InFlight, Options
 from bridge._proxy import apply_to_scope, parse_networks
@@ -116,7 +117,8 @@ class ASGIResource:
             ws_ping_timeout=ws_ping_timeout,
         )
         self._in_flight = InFlight(max_in_flight)
-        self._runner = Runner(as_asgi3(app), self.options, self._in_flight, loop, clock)  # type: ignore[arg-type]
+        deadlines = Deadlines(clock, response_timeout) if response_timeout is not None else None  # type: ignore[arg-type]
+        self._runner = Runner(as_asgi3(app), self.options, self._in_flight, loop, clock, deadlines)  # type: ignore[arg-type]
         #: Open WebSocket connections; ``close_all()`` them when draining.
         self.websockets = WebSockets(self._runner)
 

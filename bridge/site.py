@@ -80,25 +80,30 @@ class StreamingRequest(server.Request):
     _bodyPipe: BodyPipe | None = None
 
     def gotLength(self, length: int | None) -> None:
-        super().gotLength(length)
-        if not isinstance(self.channel, H2Stream):
-            self._route()
+        # Route first: a streamed request needs no body file (Twisted opens a
+        # temporary file for a chunked body), so only others get one.
+        if isinstance(self.channel, H2Stream) or not self._route(length):
+            super().gotLength(length)
 
     def parseCookies(self) -> None:
         super().parseCookies()
         if isinstance(self.channel, H2Stream):
-            self._route()
+            self._route(None)
 
-    def _route(self) -> None:
-        """Find the resource from the request line and headers; render it now if it streams bodies."""
+    def _route(self, length: int | None) -> bool:
+        """Find the resource from the request line and headers; render it now if it streams bodies.
+
+        Returns whether it did: then ``request.content`` is a ``BodyPipe``
+        (already finished when ``length`` says there is no body).
+        """
         line = _request_line(self.channel)
         if line is None:
-            return
+            return False
         command, uri, version = line
         uri = origin_form(uri)
         path, _, query = uri.partition(b"?")
         if path == b"*":
-            return
+            return False
         self.method, self.uri, self.clientproto, self.path = command, uri, version, path
         # Twisted's parse_qs, as requestReceived uses: bytes in, bytes out, any octets.
         self.args = parse_qs(query, 1) if query else {}
@@ -112,18 +117,23 @@ class StreamingRequest(server.Request):
         except Exception:
             # Let the normal path (after the body) report the failure.
             self._routed = None
-            return
-        if IStreamingBodyResource.providedBy(self._routed):
-            if self.content is not None:
-                self.content.close()
-            self.content = self._bodyPipe = BodyPipe()  # type: ignore[assignment]
-            self._renderRouted()
+            return False
+        if not IStreamingBodyResource.providedBy(self._routed):
+            return False
+        if self.content is not None:  # HTTP/2 opened one before the headers were all in
+            self.content.close()
+        self.content = self._bodyPipe = BodyPipe()  # type: ignore[assignment]
+        if length == 0:
+            self._bodyPipe.finish()
+        self._renderRouted()
+        return True
 
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         path = origin_form(path)
         if self._bodyPipe is not None:
             # Already rendering: this only means the body is complete.
-            self._bodyPipe.finish()
+            if not self._bodyPipe.finished:
+                self._bodyPipe.finish()
             return
         super().requestReceived(command, path, version)
 
