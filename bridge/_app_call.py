@@ -23,7 +23,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from bridge._deadlines import Deadlines
-from bridge._flow import Wakeup, WriteGate
 from bridge._options import InFlight, Options
 from bridge.errors import ClientDisconnected
 from bridge.types import ASGIApp
@@ -56,15 +55,40 @@ class Outcome:
         return self.error is None and not self.cancelled
 
 
+def _release(waiters: list[asyncio.Future[None]] | None) -> None:
+    for future in waiters or ():
+        if not future.done():  # a cancelled waiter's future is done already
+            future.set_result(None)
+
+
 class AppCall:
-    """The task of one app call, its grace timer and its waits.
+    """The task of one app call, its grace timer and its two waits.
+
+    ``receive()`` parks in ``news()`` until the I/O side calls ``wake()`` (a
+    body chunk, a message, a disconnect); ``send()`` parks in ``writable()``
+    while the transport has paused its producer.  Any number of tasks may wait
+    (apps call ``receive()`` from several): each gets its own future, so a
+    cancelled waiter never cancels another, and callers re-check their state
+    after waking.
 
     :param on_done: called once, on the loop, with the ``Outcome``, after any
         exception was logged.
     :param label: names the call in log lines (``"GET /x"``, ``"WebSocket /ws"``).
     """
 
-    __slots__ = ("_clock", "_grace", "_grace_timer", "_label", "_on_done", "gate", "gone", "task", "wakeup")
+    __slots__ = (
+        "_clock",
+        "_grace",
+        "_grace_timer",
+        "_label",
+        "_loop",
+        "_news_waiters",
+        "_on_done",
+        "_writable_waiters",
+        "gone",
+        "paused",
+        "task",
+    )
 
     def __init__(
         self, runner: Runner, on_done: Callable[[Outcome], None], label: Callable[[], str]
@@ -74,11 +98,12 @@ class AppCall:
         self._on_done = on_done
         self._label = label
         self._grace_timer: IDelayedCall | None = None
+        self._loop = runner.loop
         self.task: asyncio.Task[None] | None = None
-        #: Parks ``receive()`` until the I/O side has something new.
-        self.wakeup = Wakeup(runner.loop)
-        #: Holds ``send()`` while the transport has paused its producer.
-        self.gate = WriteGate(runner.loop)
+        self._news_waiters: list[asyncio.Future[None]] | None = None
+        self._writable_waiters: list[asyncio.Future[None]] | None = None
+        #: The transport paused its producer: ``send()`` waits.
+        self.paused = False
         #: The connection is gone (or was answered by the server itself).
         self.gone = False
 
@@ -86,13 +111,49 @@ class AppCall:
         task = self.task = asyncio.ensure_future(call, loop=loop)
         task.add_done_callback(self._done)
 
+    # -- the waits ------------------------------------------------------------
+
+    async def news(self) -> None:
+        """Return at the next ``wake()``."""
+        future = self._loop.create_future()
+        if self._news_waiters is None:
+            self._news_waiters = [future]
+        else:
+            self._news_waiters.append(future)
+        await future
+
+    def wake(self) -> None:
+        waiters, self._news_waiters = self._news_waiters, None
+        _release(waiters)
+
+    def pause(self) -> None:
+        if not self.gone:
+            self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+        waiters, self._writable_waiters = self._writable_waiters, None
+        _release(waiters)
+
+    async def writable(self) -> None:
+        """Return once writing may go on: at once unless paused."""
+        while self.paused:
+            future = self._loop.create_future()
+            if self._writable_waiters is None:
+                self._writable_waiters = [future]
+            else:
+                self._writable_waiters.append(future)
+            await future
+
+    # -- endings --------------------------------------------------------------
+
     def connection_gone(self) -> None:
         """Wake every wait, then cancel the app if it is still running after the grace period."""
         if self.gone:
             return
         self.gone = True
-        self.wakeup.wake()
-        self.gate.close()
+        self.wake()
+        self.resume()
         task = self.task
         if task is not None and not task.done() and self._grace_timer is None:
             self._grace_timer = self._clock.callLater(self._grace, self.cancel)

@@ -71,10 +71,18 @@ class GuardedHTTPChannel(HTTPChannel):
     _partialRequest = False
     _hostHeaders = 0
     _refused = False
+    _localAddress: Any = None
 
     def connectionMade(self) -> None:
         super().connectionMade()
         self._armHeaderTimer()
+
+    def getHost(self) -> Any:
+        # Twisted's Request asks for it on every request, and TCP answers
+        # with a getsockname() system call; it cannot change on a connection.
+        if self._localAddress is None:
+            self._localAddress = super().getHost()
+        return self._localAddress
 
     def dataReceived(self, data: bytes) -> None:
         self._partialRequest = True

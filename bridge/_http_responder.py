@@ -139,12 +139,12 @@ class HTTPResponder:
         self.cycle.body_received(data)
         if self.cycle.buffered > BODY_HIGH_WATER and not self._reading_paused:
             self._set_reading(False)
-        self._call.wakeup.wake()
+        self._call.wake()
 
     def body_end(self) -> None:
         self._upload_done = True
         self.cycle.body_finished()
-        self._call.wakeup.wake()
+        self._call.wake()
 
     def _set_reading(self, on: bool) -> None:
         """Pause or resume reading the request body from the network."""
@@ -179,7 +179,7 @@ class HTTPResponder:
                 elif self._reading_paused and cycle.buffered == 0:
                     self._set_reading(True)
                 return message
-            await self._call.wakeup.wait()
+            await self._call.news()
 
     def _pull_buffered_body(self) -> None:
         chunk = self._body_file.read(BODY_READ_SIZE)
@@ -202,9 +202,9 @@ class HTTPResponder:
         else:
             for action in actions:
                 self._apply(action)
-        gate = self._call.gate
-        if gate.paused and not self._finished:
-            await gate.wait()
+        call = self._call
+        if call.paused and not self._finished:
+            await call.writable()
             if cycle.client_gone:
                 raise ClientDisconnected("the client closed the connection")
 
@@ -284,7 +284,7 @@ class HTTPResponder:
         if not self._disconnected:
             self._request.finish()
         # A receive() parked after the whole body now answers http.disconnect.
-        self._call.wakeup.wake()
+        self._call.wake()
 
     def _abort(self) -> None:
         self._unregister_producer()
@@ -322,10 +322,10 @@ class HTTPResponder:
     # -- producer interface (called by Twisted) --------------------------------
 
     def pauseProducing(self) -> None:
-        self._call.gate.pause()
+        self._call.pause()
 
     def resumeProducing(self) -> None:
-        self._call.gate.resume()
+        self._call.resume()
 
     def stopProducing(self) -> None:
         self._client_gone(answered=False)

@@ -22,6 +22,7 @@ headers one by one and calls ``gotLength`` the moment it meets
 
 from __future__ import annotations
 
+from time import time
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -71,6 +72,18 @@ def _request_line(channel: Any) -> tuple[bytes, bytes, bytes] | None:
     if getattr(channel, "command", None) is not None and getattr(channel, "path", None):  # HTTP/2
         return channel.command, channel.path, b"HTTP/2"
     return None
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    """``datetimeToString()`` for now, formatted once per second rather than once per response."""
+    global _date_cache
+    now = int(time())
+    if _date_cache[0] != now:
+        _date_cache = (now, datetimeToString(now))
+    return _date_cache[1]
 
 
 class StreamingRequest(server.Request):
@@ -147,7 +160,7 @@ class StreamingRequest(server.Request):
         """``server.Request.process`` minus the traversal already done."""
         self.site = self.channel.site  # type: ignore[attr-defined]
         self.setHeader(b"Server", server.version)
-        self.setHeader(b"Date", datetimeToString())
+        self.setHeader(b"Date", _http_date())
         try:
             self.render(self._routed)
         except BaseException:
