@@ -15,6 +15,7 @@ Everything here runs on the reactor's thread, which is the loop's thread.
 from __future__ import annotations
 
 import asyncio
+from asyncio import iscoroutine
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -108,7 +109,8 @@ class AppCall:
         self.gone = False
 
     def start(self, loop: asyncio.AbstractEventLoop, call: Awaitable[None]) -> None:
-        task = self.task = asyncio.ensure_future(call, loop=loop)
+        # create_task directly for the usual coroutine: ensure_future's checks are per request.
+        task = self.task = loop.create_task(call) if iscoroutine(call) else asyncio.ensure_future(call, loop=loop)
         task.add_done_callback(self._done)
 
     # -- the waits ------------------------------------------------------------
