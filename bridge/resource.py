@@ -69,6 +69,8 @@ class ASGIResource:
         WebSocket; ``None``: no pings.
     :param ws_ping_timeout: seconds to wait for the pong before closing with
         1011; ``None``: never.
+    :param ws_per_message_deflate: accept WebSocket compression
+        (``permessage-deflate``, RFC 7692) when a client offers it.
 
     WebSocket upgrades (HTTP/1.1 only: Twisted's HTTP/2 stack cannot hand a
     stream over) are served by ``self.websockets``; see ``bridge.websocket``.
@@ -89,6 +91,7 @@ class ASGIResource:
         ws_max_message_size: int | None = 16 * 1024 * 1024,
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         self.loop = reactor_loop()  # fails now, with a fix, if the reactor is wrong
         self.app = as_asgi3(app)
@@ -106,7 +109,11 @@ class ASGIResource:
         self.rejected = 0
         #: Open WebSocket connections; ``close_all()`` them when draining.
         self.websockets = WebSockets(
-            self, max_message_size=ws_max_message_size, ping_interval=ws_ping_interval, ping_timeout=ws_ping_timeout
+            self,
+            max_message_size=ws_max_message_size,
+            ping_interval=ws_ping_interval,
+            ping_timeout=ws_ping_timeout,
+            per_message_deflate=ws_per_message_deflate,
         )
 
     # -- IResource ------------------------------------------------------------
