@@ -148,7 +148,9 @@ class WebSocketCycle:
         ``websocket.disconnect`` is returned, again on every later call.
         """
         message = self.inbox.pop()
-        return message if message is not None else self._disconnect
+        if message is None and self._disconnect is not None:
+            return dict(self._disconnect)  # a copy each time: the app may change what it got
+        return message
 
     @property
     def holding_back(self) -> bool:
