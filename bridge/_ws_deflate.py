@@ -43,6 +43,8 @@ MEM_LEVEL = 5
 COMPRESSION_LEVEL = 6
 #: RFC 7692 7.2.1: each compressed message ends with this empty stored block, removed on the wire.
 _TAIL = b"\x00\x00\xff\xff"
+#: The most one ``decompress`` call may return; a message grows by such steps.
+_STEP = 1024 * 1024
 #: Window sizes RFC 7692 7.1.2 allows on the wire.
 _WINDOW_VALUES = {str(bits): bits for bits in range(8, 16)}
 
@@ -170,6 +172,7 @@ class BoundedDeflate(PerMessageDeflate):
         return result
 
     def _inflate(self, data: bytes) -> bytes | CloseReason:
+        """Inflate at most ``_STEP`` bytes at a time, so a bomb is refused having held about its room."""
         inflater = self._inflater
         if inflater is None:
             inflater = self._inflater = zlib.decompressobj(-15)
@@ -177,15 +180,24 @@ class BoundedDeflate(PerMessageDeflate):
         try:
             if limit is None:
                 out = inflater.decompress(data)
-            else:
-                room = limit - self._inflated
-                out = inflater.decompress(data, room + 1)
-                if len(out) > room:
+                self._inflated += len(out)
+                return out
+            room = limit - self._inflated
+            parts = []
+            size = 0
+            while True:
+                part = inflater.decompress(data, min(room - size + 1, _STEP))
+                size += len(part)
+                if size > room:
                     return CloseReason.MESSAGE_TOO_BIG
+                parts.append(part)
+                data = inflater.unconsumed_tail
+                if not data:
+                    break
         except zlib.error:
             return CloseReason.INVALID_FRAME_PAYLOAD_DATA
-        self._inflated += len(out)
-        return out
+        self._inflated += size
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     # -- outbound -------------------------------------------------------------
 

@@ -198,10 +198,12 @@ class WebSocketSession:
     the socket stops while the app has ``BACKLOG_BYTES`` (1 MiB, counted as
     object sizes) or ``BACKLOG_MESSAGES`` undelivered, and while the
     transport has paused us (its buffer is over Twisted's 64 KiB
-    ``bufferSize``), so a peer that sends pings and never reads holds at most
-    that buffer plus the pongs for one 64 KiB read (under 128 KiB).  What is
-    received but not yet parsed stays in wsproto's buffer: at most one read.
-    See ``bridge._ws_inbox`` for the message being reassembled.
+    ``bufferSize``).  What was read but not parsed stays in wsproto's buffer
+    (at most one 64 KiB read), so a peer that sends pings and never reads
+    makes us hold that buffer, the paused transport's and the pongs for one
+    read: under 256 KiB per connection (``test_websocket_memory.py``
+    measures it).  See ``bridge._ws_inbox`` for the message being
+    reassembled and ``bridge._ws_deflate`` for inflation.
 
     ``send()`` writes its frame to the transport before it returns, then
     waits only while the transport has paused us.
