@@ -30,6 +30,7 @@ class Options:
     ws_max_message_size: int | None = 16 * 1024 * 1024
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
+    ws_per_message_deflate: bool = True
 
 
 class InFlight:

@@ -78,6 +78,8 @@ class ASGIResource:
     :param loop: the loop app calls run on; the reactor's by default.  Only
         in-process tests, which drive Twisted's objects by hand on a plain
         asyncio loop, pass another.
+    :param ws_per_message_deflate: accept WebSocket compression
+        (``permessage-deflate``, RFC 7692) when a client offers it.
 
     WebSocket upgrades (HTTP/1.1 only: Twisted's HTTP/2 stack cannot hand a
     stream over) are served by ``self.websockets``; see ``bridge.websocket``.
@@ -98,6 +100,7 @@ class ASGIResource:
         ws_max_message_size: int | None = 16 * 1024 * 1024,
         ws_ping_interval: float | None = 20.0,
         ws_ping_timeout: float | None = 20.0,
+        ws_per_message_deflate: bool = True,
         clock: IReactorTime | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
@@ -115,6 +118,7 @@ class ASGIResource:
             ws_max_message_size=ws_max_message_size,
             ws_ping_interval=ws_ping_interval,
             ws_ping_timeout=ws_ping_timeout,
+            ws_per_message_deflate=ws_per_message_deflate,
         )
         self._in_flight = InFlight(max_in_flight)
         deadlines = Deadlines(clock, response_timeout) if response_timeout is not None else None  # type: ignore[arg-type]

@@ -83,7 +83,9 @@ class WebSockets:
         proxies, ``disconnect_grace``, and the ``ws_*`` limits: incoming
         messages above ``ws_max_message_size`` bytes close the connection with
         1009; pings every ``ws_ping_interval`` seconds, closing with 1011 when
-        no pong came within ``ws_ping_timeout``; ``None`` switches each off).
+        no pong came within ``ws_ping_timeout``; ``None`` switches each off;
+        ``ws_per_message_deflate`` accepts ``permessage-deflate``, RFC 7692,
+        when the client offers it).
     """
 
     def __init__(self, runner: Runner) -> None:
@@ -92,6 +94,7 @@ class WebSockets:
         self.max_message_size = options.ws_max_message_size
         self.ping_interval = options.ws_ping_interval
         self.ping_timeout = options.ws_ping_timeout
+        self.per_message_deflate = options.ws_per_message_deflate
         self._sessions: set[WebSocketSession] = set()
         self._idle = IdleWaiters()
 
@@ -109,7 +112,12 @@ class WebSockets:
         if runner.options.trusted_proxies:
             apply_to_scope(scope, runner.options.trusted_proxies)
         try:
-            cycle = WebSocketCycle(facts.headers, facts.uri, max_message_size=self.max_message_size)
+            cycle = WebSocketCycle(
+                facts.headers,
+                facts.uri,
+                max_message_size=self.max_message_size,
+                per_message_deflate=self.per_message_deflate,
+            )
         except HandshakeError as e:
             _refuse_handshake(request, e, runner.loop)
             return NOT_DONE_YET
@@ -174,6 +182,20 @@ class WebSocketSession:
     flow-controlled like any response); after it, it is the protocol the
     channel hands its transport to, and that transport's push producer, so
     ``pauseProducing`` makes the next ``send()`` wait.
+
+    Memory held per connection is bounded whatever the peer does: reading
+    the socket stops while the app has ``BACKLOG_BYTES`` (1 MiB, counted as
+    object sizes) or ``BACKLOG_MESSAGES`` undelivered, and while the
+    transport has paused us (its buffer is over Twisted's 64 KiB
+    ``bufferSize``).  What was read but not parsed stays in wsproto's buffer
+    (at most one 64 KiB read), so a peer that sends pings and never reads
+    makes us hold that buffer, the paused transport's and the pongs for one
+    read: under 256 KiB per connection (``test_websocket_memory.py``
+    measures it).  See ``bridge._ws_inbox`` for the message being
+    reassembled and ``bridge._ws_deflate`` for inflation.
+
+    ``send()`` writes its frame to the transport before it returns, then
+    waits only while the transport has paused us.
     """
 
     def __init__(self, owner: WebSockets, request: Request, scope: Scope, cycle: WebSocketCycle) -> None:
@@ -206,11 +228,20 @@ class WebSocketSession:
     # -- the app's receive/send -----------------------------------------------
 
     async def receive(self) -> Message:
+        """The next message; after the close, ``websocket.disconnect`` on every call.
+
+        Like Uvicorn, a call after the disconnect was delivered gets the same
+        ``websocket.disconnect`` again, not an error nor a wait for ever; it
+        first lets the loop turn, so an app that loops on ``receive()``
+        without looking cannot starve the other connections.
+        """
         while True:
             message = self.cycle.next_receive()
             if message is not None:
-                if self._reading_paused and not self.cycle.backlogged:
-                    self._set_reading(True)
+                if message["type"] == "websocket.disconnect":
+                    await asyncio.sleep(0)  # answered from state: yield, as a real wait would
+                elif self._reading_paused:
+                    self._flow()
                 return message
             await self._wakeup.wait()
 
@@ -275,8 +306,24 @@ class WebSocketSession:
         _log.info("WebSocket {uri}: peer did not complete the close; aborting", uri=self._uri)
         self._tcp.abortConnection()
 
+    def _flow(self) -> None:
+        """Follow the holds on reading: parse what waits once they lift, pause the socket while one holds.
+
+        Bytes wait unparsed only while reading is paused, so nothing is
+        pumped on the common path.
+        """
+        cycle = self.cycle
+        cycle.replies_blocked = self._gate.paused
+        if self._reading_paused and not cycle.holding_back:
+            self._apply(cycle.pump())
+            self._wakeup.wake()
+            self._check_pong()
+        held = cycle.holding_back and self._connected
+        if held != self._reading_paused:
+            self._set_reading(not held)
+
     def _set_reading(self, on: bool) -> None:
-        """Stop or resume reading the socket while the app has a backlog."""
+        """Stop or resume reading the socket."""
         self._reading_paused = not on
         reader = self.transport
         if reader is None or not IPushProducer.providedBy(reader):
@@ -341,7 +388,7 @@ class WebSocketSession:
     def dataReceived(self, data: bytes) -> None:
         self._apply(self.cycle.receive_data(data))
         self._wakeup.wake()
-        if self.cycle.backlogged and not self._reading_paused:
+        if self.cycle.holding_back and not self._reading_paused:
             self._set_reading(False)
         self._check_pong()
 
@@ -356,9 +403,13 @@ class WebSocketSession:
 
     def pauseProducing(self) -> None:
         self._gate.pause()
+        self.cycle.replies_blocked = True
 
     def resumeProducing(self) -> None:
         self._gate.resume()
+        self.cycle.replies_blocked = False
+        if self.transport is not None:
+            self._flow()
 
     def stopProducing(self) -> None:
         self._connection_gone()

@@ -538,3 +538,20 @@ def test_rejected_handshake_raw_event(server: RunningServer) -> None:
         assert isinstance(event, RejectConnection) and event.status_code == 403
     finally:
         client.close()
+
+
+def test_an_app_spinning_on_receive_after_the_close_does_not_freeze_the_server(server: RunningServer) -> None:
+    """Issue 15: receive() answering from state (the disconnect) lets the loop turn first.
+
+    The spinning app calls receive() in a loop without looking at the type; meanwhile a second
+    client is served, and the disconnect grace still cancels the spinner.
+    """
+    conn_id = new_id()
+    with open_ws(server, f"/ws/spin?id={conn_id}"):
+        pass  # the close handshake completes: the app now gets websocket.disconnect on every call
+    with open_ws(server, "/ws/spin_status") as ws:
+        ws.send("?")
+        status = json.loads(ws.recv(timeout=30))
+    assert status["calls"] > 0
+    end = app_log(server.url, conn_id)[-1]
+    assert end == {"event": "end", "how": "raised", "error": "CancelledError"}

@@ -322,13 +322,13 @@ def test_invalid_utf8_closes_with_1007_without_waiting() -> None:
 def test_backlog_flag_rises_with_undelivered_messages_and_falls_as_the_app_reads() -> None:
     cycle, peer = opened()
     for i in range(BACKLOG_MESSAGES):
-        assert not cycle.backlogged
+        assert not cycle.inbox.backlogged
         cycle.receive_data(peer.send(TextMessage(data=str(i))))
-    assert cycle.backlogged
+    assert cycle.inbox.backlogged
     cycle.next_receive()
-    assert not cycle.backlogged
+    assert not cycle.inbox.backlogged
     cycle.receive_data(peer.send(BytesMessage(data=b"x" * (1 << 20))))
-    assert cycle.backlogged
+    assert cycle.inbox.backlogged
 
 
 # ---- closing -----------------------------------------------------------------------

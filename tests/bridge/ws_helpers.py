@@ -15,6 +15,7 @@ import h11
 import httpx
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Event, RejectConnection, Request
+from wsproto.extensions import Extension
 
 TIMEOUT = 30.0
 
@@ -49,6 +50,7 @@ class RawClient:
         *,
         subprotocols: list[str] | None = None,
         rcvbuf: int | None = None,
+        extensions: list[Extension] | None = None,
     ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
@@ -59,7 +61,14 @@ class RawClient:
         self._events: deque[Event] = deque()
         self.eof = False
         self.sock.sendall(
-            self.ws.send(Request(host=f"127.0.0.1:{port}", target=target, subprotocols=subprotocols or []))
+            self.ws.send(
+                Request(
+                    host=f"127.0.0.1:{port}",
+                    target=target,
+                    subprotocols=subprotocols or [],
+                    extensions=extensions or [],
+                )
+            )
         )
 
     def handshake(self) -> Event:

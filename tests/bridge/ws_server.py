@@ -9,6 +9,7 @@ Mounts:
   returns what connection ``X`` observed, waiting (server side, bounded) until its app call ended
   or until one of ``&until=EVENT,...`` was recorded; ``/ws/load`` reports open/peak connection counts.
 * ``/small/...``: the same app with ``ws_max_message_size=1024``.
+* ``/plain/...``: the same app with ``ws_per_message_deflate=False``.
 * ``/fastping/...``: the same app with a 0.1 s keepalive interval and a 0.5 s timeout.
 * ``/proxied/...``: the same app trusting ``X-Forwarded-*`` from 127.0.0.1.
 * ``/star/echo``: a Starlette ``WebSocketEndpoint``; ``/star/closes?n=N`` its close codes.
@@ -73,6 +74,8 @@ class Record:
 
 RECORDS: dict[str, Record] = {}
 LOAD = {"open": 0, "peak": 0}
+#: The spinning app's receive() calls, and whether it is still spinning.
+SPIN = {"calls": 0, "spinning": 0}
 
 
 def record_for(key: str) -> Record:
@@ -279,6 +282,30 @@ async def flood(p: Probe) -> None:
     await p.until_disconnect(echo=False)
 
 
+async def spin(p: Probe) -> None:
+    """After accepting, call receive() in a loop without looking at what it returns.
+
+    Ends only when the server cancels it (the disconnect grace after the client left).
+    """
+    await p.receive()
+    await p.accept()
+    SPIN["spinning"] += 1
+    try:
+        while True:
+            await p._receive()
+            SPIN["calls"] += 1
+    finally:
+        SPIN["spinning"] -= 1
+
+
+async def spin_status(p: Probe) -> None:
+    """Answer each message with the spinning app's state, while it spins."""
+    await p.receive()
+    await p.accept()
+    while (await p._receive())["type"] != "websocket.disconnect":
+        await p._send({"type": "websocket.send", "text": json.dumps(SPIN)})
+
+
 async def load(p: Probe) -> None:
     """Echo, counting concurrently open connections (for the 1,000-connection test)."""
     await p._receive()
@@ -312,6 +339,8 @@ BEHAVIOURS = {
         bad_close,
         flood,
         load,
+        spin,
+        spin_status,
     )
 }
 
@@ -445,6 +474,7 @@ def main(argv: list[str]) -> None:
     root = Resource()
     root.putChild(b"ws", main_mount)
     root.putChild(b"small", ASGIResource(probe, state=lifespan_service.state, ws_max_message_size=1024))
+    root.putChild(b"plain", ASGIResource(probe, state=lifespan_service.state, ws_per_message_deflate=False))
     root.putChild(
         b"fastping",
         ASGIResource(probe, state=lifespan_service.state, ws_ping_interval=0.1, ws_ping_timeout=0.5),
