@@ -1,8 +1,13 @@
 """The fast lane's two switches, by Uvicorn's names: ``http`` (the HTTP/1.1 parser) and ``loop``.
 
-``auto`` takes httptools and uvloop when they are installed (``pip install
-hybrid-twisted-asgi[fast]``), else Twisted's parser and asyncio's own loop.
-Asking for one that is not installed is an error that says how to get it.
+``http="auto"`` takes httptools when it is installed (``pip install
+hybrid-twisted-asgi[fast]``), else Twisted's parser.  ``loop="auto"`` takes
+asyncio's own loop for now: uvloop must be asked for, because under it a
+client's TCP reset can go unnoticed (libuv stops polling a socket on
+``POLLERR`` and uvloop never calls the reader back, so Twisted keeps the
+connection until a timeout; ``tests/hardening/test_faults.py`` shows it with
+``HYBRID_TEST_LOOP=uvloop``).  Asking for one that is not installed is an
+error that says how to get it.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
     """A fresh event loop of the chosen kind."""
     if choice not in LOOP_CHOICES:
         raise ValueError(f"loop must be one of {', '.join(LOOP_CHOICES)}, not {choice!r}")
-    if choice == "asyncio" or (choice == "auto" and not _installed("uvloop")):
+    if choice in ("asyncio", "auto"):
         return asyncio.new_event_loop()
     _require("uvloop")
     import uvloop
