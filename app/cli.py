@@ -30,8 +30,13 @@ def _serve(args: argparse.Namespace) -> int:
     # The reactor must be installed before anything imports twisted.internet.reactor,
     # including the modules named by --mount.
     from bridge import install_reactor
+    from bridge._choices import NotInstalled
 
-    install_reactor()
+    try:
+        install_reactor(loop=args.loop)
+    except NotInstalled as e:
+        print(f"hybrid serve: error: --loop {args.loop}: {e}", file=sys.stderr)
+        return 2
     options = ServeOptions.from_namespace(args)
     if args.workers is not None:
         if args.server == "hypercorn":

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from app.limits import Limits, add_limit_arguments
 from app.mounts import MountSpec
 from app.tutorial import DEFAULT_DELAY, DelayError, parse_delay
+from bridge._choices import HTTP_CHOICES, LOOP_CHOICES
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
@@ -28,6 +29,8 @@ class ServeOptions(Limits):
     mount: list[MountSpec]
     wsgi_threads: int | None = None
     trusted_proxy: Sequence[str] = ()
+    http: str = "auto"
+    loop: str = "auto"
 
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> ServeOptions:
@@ -81,6 +84,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="believe X-Forwarded-For/-Proto/-Host and Forwarded from this peer address or network "
         "(e.g. 127.0.0.1, 10.0.0.0/8, or * for any); repeatable; they then set the ASGI scope's "
         "client, scheme and server (default: trust no one)",
+    )
+
+
+    add_fast_lane_arguments(parser)
+
+
+def add_fast_lane_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--http`` and ``--loop``, with Uvicorn's names and meanings (see ``bridge._choices``)."""
+    parser.add_argument(
+        "--http",
+        choices=HTTP_CHOICES,
+        default="auto",
+        help="the HTTP/1.1 parser of the Twisted front: httptools (llhttp, in C) or twisted (Twisted's own, "
+        "in Python); auto takes httptools when installed (pip install 'hybrid-twisted-asgi[fast]'); "
+        "HTTP/2 is Twisted's either way (default auto)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOP_CHOICES,
+        default="auto",
+        help="the asyncio event loop under Twisted's reactor: uvloop or asyncio (the standard library's); "
+        "auto is asyncio for now: under uvloop a client's TCP reset can go unnoticed until a timeout "
+        "(default auto)",
     )
 
 

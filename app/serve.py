@@ -44,7 +44,8 @@ from app.shutdown import Draining, ExitOnSecondSignal
 from app.site import build_site
 from app.thread_pool import DrainThreadPool
 from app.worker import join_pool
-from bridge import ASGIResource, LifespanService, StreamingSite
+from bridge import ASGIResource, LifespanService, StreamingSite, http_channel_class
+from bridge._choices import NotInstalled, http_name, loop_name
 
 _log = Logger(namespace="hybrid")
 
@@ -82,10 +83,13 @@ class Listeners(Service):
         self._ports = ports
         addresses = [_address(description, port) for (description, _), port in zip(self._endpoints, ports, strict=True)]
         reactor = type(self._reactor)
+        loop = getattr(self._reactor, "_asyncioEventloop", None)
         _log.info(
-            "hybrid serving on {addresses} with {reactor}",
+            "hybrid serving on {addresses} with {reactor} (http {http}, loop {loop})",
             addresses=" ".join(addresses),
             reactor=f"{reactor.__module__}.{reactor.__qualname__}",
+            http=http_name(self._site.channel_class),
+            loop=loop_name(loop) if loop is not None else "none",
         )
 
     def _failed(self, failure: Failure) -> None:
@@ -168,7 +172,11 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     for lifespan in lifespans:
         lifespan.setServiceParent(parent)
         parent = lifespan
-    http_site = StreamingSite(root, **options.site_arguments())
+    try:
+        channel_class = http_channel_class(options.http)
+    except NotInstalled as e:
+        raise ConfigError(f"--http {options.http}: {e}") from None
+    http_site = StreamingSite(root, channel_class=channel_class, **options.site_arguments())
     draining = Draining(reactor, http_site, drains, options.drain_timeout)
     draining.setServiceParent(parent)
     Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(draining)

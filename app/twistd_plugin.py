@@ -53,10 +53,11 @@ class HybridServiceMaker:
         # twistd imports no reactor before building the service unless --reactor was given;
         # --reactor=asyncio installs the same one, and the bridge refuses any other.
         from bridge import ReactorMismatch, install_reactor
+        from bridge._choices import NotInstalled
 
         try:
-            install_reactor()
-        except ReactorMismatch as e:
+            install_reactor(loop=options.serve.loop)
+        except (ReactorMismatch, NotInstalled) as e:
             raise SystemExit(f"twistd hybrid: error: {e}") from None
         from twisted.internet import reactor
 

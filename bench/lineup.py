@@ -37,12 +37,25 @@ class Server:
         return None
 
 
-def _native(reactor: str) -> Callable[[object], list[str]]:
-    return lambda port: [PY, "-m", "bench.servers.twisted_native", "--reactor", reactor, "--port", str(port)]
+def _native(reactor: str, http: str | None = None) -> Callable[[object], list[str]]:
+    parser = ["--http", http] if http else []
+    return lambda port: [PY, "-m", "bench.servers.twisted_native", "--reactor", reactor, *parser, "--port", str(port)]
 
 
-def _bridge(app: str, reactor: str) -> Callable[[object], list[str]]:
-    return lambda port: [PY, "-m", "bench.servers.bridge_site", "--app", app, "--reactor", reactor, "--port", str(port)]
+def _bridge(app: str, reactor: str, http: str | None = None) -> Callable[[object], list[str]]:
+    parser = ["--http", http] if http else []
+    return lambda port: [
+        PY,
+        "-m",
+        "bench.servers.bridge_site",
+        "--app",
+        app,
+        "--reactor",
+        reactor,
+        *parser,
+        "--port",
+        str(port),
+    ]
 
 
 def _hybrid(app: str) -> Callable[[object], list[str]]:
@@ -119,6 +132,18 @@ SERVERS = {
             _native("bridge-uvloop"),
             ("bridge", "uvloop"),
         ),
+        Server(
+            "twisted-fast",
+            "native Twisted resources in bridge.StreamingSite, httptools parser, bridge reactor on uvloop",
+            _native("bridge-uvloop", "httptools"),
+            ("bridge", "httptools", "uvloop"),
+        ),
+        Server(
+            "twisted-httptools",
+            "native Twisted resources in bridge.StreamingSite, httptools parser, bridge reactor on asyncio",
+            _native("bridge", "httptools"),
+            ("bridge", "httptools"),
+        ),
         Server("bridge-raw", "raw ASGI app in bridge.ASGIResource", _bridge("raw", "bridge"), ("bridge",)),
         Server("bridge-starlette", "Starlette app in bridge.ASGIResource", _bridge("starlette", "bridge"), ("bridge",)),
         Server(
@@ -128,6 +153,18 @@ SERVERS = {
             ("bridge",),
         ),
         Server("hybrid-starlette", "Starlette app under `hybrid serve --mount /=...`, defaults", _hybrid("starlette")),
+        Server(
+            "bridge-raw-fast",
+            "raw ASGI app in bridge.ASGIResource, httptools parser, bridge reactor on uvloop",
+            _bridge("raw", "bridge-uvloop", "httptools"),
+            ("bridge", "httptools", "uvloop"),
+        ),
+        Server(
+            "bridge-starlette-fast",
+            "Starlette in bridge.ASGIResource, httptools parser, bridge reactor on uvloop",
+            _bridge("starlette", "bridge-uvloop", "httptools"),
+            ("bridge", "httptools", "uvloop"),
+        ),
         Server("daphne-raw", "Daphne, raw ASGI app", _daphne("raw"), ("daphne",)),
         Server("daphne-starlette", "Daphne, Starlette app", _daphne("starlette"), ("daphne",)),
         Server("hypercorn-raw", "Hypercorn (asyncio), raw ASGI app", _hypercorn(f"{APPS}:raw_app")),
@@ -183,9 +220,11 @@ _W1 = list(SERVERS)
 _TUTORIAL = [
     "twisted-epoll",
     "twisted-hybrid",
+    "twisted-fast",
     "bridge-raw",
     "bridge-starlette",
     "hybrid-starlette",
+    "bridge-starlette-fast",
     "daphne-starlette",
     "uvicorn-h11-starlette",
     "uvicorn-fast-starlette",

@@ -4,6 +4,7 @@ Everything runs on one event loop: Twisted's asyncio reactor.
 """
 
 from bridge._aio import ReactorMismatch, install_reactor
+from bridge._choices import http_channel_class
 from bridge.errors import ASGIProtocolError, ClientDisconnected, LifespanFailure
 from bridge.resource import ASGIResource
 from bridge.reverse import TwistedResourceApp
@@ -23,5 +24,6 @@ __all__ = [
     "StreamingSite",
     "TwistedResourceApp",
     "WebSockets",
+    "http_channel_class",
     "install_reactor",
 ]

@@ -28,22 +28,33 @@ class ReactorMismatch(RuntimeError):
     """The installed reactor is not Twisted's asyncio reactor."""
 
 
-def install_reactor(loop: asyncio.AbstractEventLoop | None = None) -> None:
+def install_reactor(loop: asyncio.AbstractEventLoop | str | None = None) -> None:
     """Install Twisted's asyncio reactor, on ``loop`` or on a fresh loop.
+
+    ``loop`` is a loop, or the kind of fresh loop to make: ``"uvloop"``,
+    ``"asyncio"`` or ``"auto"`` (asyncio for now, see ``bridge._choices``).
+    ``None`` means the running loop if there is one, else a fresh asyncio loop.
 
     The reactor is ``bridge._reactor.BridgeReactor``: Twisted's
     ``AsyncioSelectorReactor`` with a cheaper write path (see that module).
 
-    Idempotent when the asyncio reactor is already installed.  Raises
-    ``ReactorMismatch`` when another reactor got there first, because nothing
-    can be done about that after the fact.
+    Idempotent when the asyncio reactor is already installed (on the kind of
+    loop asked for, if a kind is named).  Raises ``ReactorMismatch`` when
+    another reactor, or the reactor on another kind of loop, got there first,
+    because nothing can be done about that after the fact.
     """
+    from bridge._choices import loop_name, new_event_loop
+
     if "twisted.internet.reactor" in sys.modules:
-        reactor_loop()
+        running = loop_name(reactor_loop())
+        if loop in ("uvloop", "asyncio") and running != loop:
+            raise ReactorMismatch(f"The reactor is already installed on {running}, not {loop}. {_FIX}")
         return
     from bridge._reactor import install
 
-    if loop is None:
+    if isinstance(loop, str):
+        loop = new_event_loop(loop)
+    elif loop is None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:

@@ -187,6 +187,9 @@ class StreamingSite(server.Site):
         closed [None: unlimited].
     :param max_header_count: headers per request; more get 400 [100].
     :param max_header_bytes: request line plus headers; more get 431 [16384].
+    :param channel_class: the HTTP/1.1 channel: ``GuardedHTTPChannel`` (Twisted's
+        parser) or ``bridge.http_channel_class("httptools")`` (llhttp); HTTP/2
+        after ALPN is Twisted's either way [GuardedHTTPChannel].
     """
 
     requestFactory = StreamingRequest
@@ -200,6 +203,7 @@ class StreamingSite(server.Site):
         max_connections: int | None = None,
         max_header_count: int = 100,
         max_header_bytes: int = 16384,
+        channel_class: type[GuardedHTTPChannel] = GuardedHTTPChannel,
         **kwargs: Any,
     ) -> None:
         super().__init__(resource, timeout=idle_timeout, **kwargs)
@@ -207,13 +211,14 @@ class StreamingSite(server.Site):
         self.max_connections = max_connections
         self.max_header_count = max_header_count
         self.max_header_bytes = max_header_bytes
+        self.channel_class = channel_class
         self.open_connections = 0
         self.in_flight = 0
         self._idle = IdleWaiters()
 
     def protocol(self) -> CountedHTTPProtocol:
         """Build the per-connection protocol (Twisted calls ``factory.protocol()``)."""
-        channel = GuardedHTTPChannel()
+        channel = self.channel_class()
         channel.headerTimeout = self.header_timeout
         channel.maxHeaders = self.max_header_count
         channel.totalHeadersSize = self.max_header_bytes

@@ -113,10 +113,16 @@ def _healthy(url: str) -> bool:
     return True
 
 
+#: Run the suite's servers on one parser or loop (``HYBRID_TEST_HTTP=twisted``, ``HYBRID_TEST_LOOP=asyncio``);
+#: unset, ``hybrid serve`` picks (``auto``). A test that names ``--http`` or ``--loop`` itself keeps its choice.
+TEST_CHOICES = {"--http": os.environ.get("HYBRID_TEST_HTTP"), "--loop": os.environ.get("HYBRID_TEST_LOOP")}
+
+
 def hybrid_argv(*args: str) -> list[str]:
     """``python -m app serve`` with ``args``, listening on a free loopback port unless told."""
     listen = [] if "--listen" in args else ["--listen", LOCAL]
-    return [sys.executable, "-m", "app", "serve", *listen, *args]
+    chosen = [arg for option, value in TEST_CHOICES.items() if value and option not in args for arg in (option, value)]
+    return [sys.executable, "-m", "app", "serve", *listen, *chosen, *args]
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 ``--reactor bridge`` is the reactor ``bridge.install_reactor()`` picks (what ``hybrid serve``
 runs); ``--reactor bridge-uvloop`` is the same reactor on a uvloop loop, to measure what uvloop
-would change.
+would change; ``--http httptools`` puts the site on the llhttp channel (the fast lane).
 """
 
 from bench.servers.common import arguments, install_reactor, serve
@@ -20,7 +20,8 @@ def main() -> None:
     class QuietStreamingSite(bridge.StreamingSite, QuietSite):
         """StreamingSite's request handling with the access log off, like every other row."""
 
-    serve(reactor, QuietStreamingSite(bridge.ASGIResource(app)), args.port)
+    channel_class = bridge.http_channel_class(args.http or "twisted")
+    serve(reactor, QuietStreamingSite(bridge.ASGIResource(app), channel_class=channel_class), args.port)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,12 @@ def arguments(description: str, *, apps: bool, reactors: bool) -> argparse.Names
         parser.add_argument("--app", choices=("raw", "starlette"), required=True)
     if reactors:
         parser.add_argument("--reactor", choices=REACTORS, required=True)
+        parser.add_argument(
+            "--http",
+            choices=("twisted", "httptools"),
+            help="serve through bridge.StreamingSite with this HTTP/1.1 parser, as `hybrid serve --http` does "
+            "(default: native rows use a plain Site, bridge rows Twisted's parser)",
+        )
     return parser.parse_args()
 
 

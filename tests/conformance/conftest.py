@@ -46,7 +46,7 @@ class ServerPool:
 
     def _launch(self, kind: str, variant: str) -> Server:
         unix = str(self._dir / f"{kind}-{variant}.sock")
-        if kind == "bridge":
+        if kind.startswith("bridge"):
             # One bridge process serves every variant (see serve_bridge.py).
             assert variant == "main", variant
             return launch(kind, ["--cert", self._cert, "--key", self._key, "--unix", unix], control_mount="/mnt")
@@ -81,8 +81,8 @@ def _note_gap(request: pytest.FixtureRequest, kind: str) -> None:
 
 def _mount(pool: ServerPool, kind: str, mount: str, *, port: str = "http", scheme: str = "http") -> Front:
     """The probe at ``mount``; for Hypercorn each mount is its own server."""
-    if kind == "bridge":
-        server = pool.get("bridge")
+    if kind.startswith("bridge"):
+        server = pool.get(kind)
         return Front(kind, server, server.info["root" if mount == "" else port], mount, scheme)
     variant = {"/mnt": "main", "": "root", "/proxied": "proxied", "/legacy": "legacy"}[mount]
     server = pool.get(kind, variant)
@@ -115,9 +115,9 @@ def tls_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
 def limited_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
     """The probe with a 1 MiB request body limit (Hypercorn has no such setting)."""
     _note_gap(request, request.param)
-    if request.param == "bridge":
-        server = pool.get("bridge")
-        return Front("bridge", server, server.info["http"], "/limited")
+    if request.param.startswith("bridge"):
+        server = pool.get(request.param)
+        return Front(request.param, server, server.info["http"], "/limited")
     return _mount(pool, request.param, "/mnt")
 
 
@@ -125,9 +125,9 @@ def limited_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
 def tls_limited_front(request: pytest.FixtureRequest, pool: ServerPool) -> Front:
     """``limited_front`` over TLS (ALPN h2)."""
     _note_gap(request, request.param)
-    if request.param == "bridge":
-        server = pool.get("bridge")
-        return Front("bridge", server, server.info["https"], "/limited", "https")
+    if request.param.startswith("bridge"):
+        server = pool.get(request.param)
+        return Front(request.param, server, server.info["https"], "/limited", "https")
     return _mount(pool, request.param, "/mnt", port="https", scheme="https")
 
 
@@ -152,7 +152,7 @@ def spawn(certificate: tuple[Path, Path], tmp_path: Path) -> Iterator[Spawn]:
 
     def start(kind: str, *, lifespan: str = "normal", ready: bool = True) -> Server:
         env = {"PROBE_LIFESPAN": lifespan}
-        if kind == "bridge":
+        if kind.startswith("bridge"):
             args = ["--cert", str(certificate[0]), "--key", str(certificate[1]), "--unix", str(tmp_path / "b.sock")]
             server = launch(kind, args, control_mount="/mnt", env=env, ready=ready)
         else:

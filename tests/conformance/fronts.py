@@ -35,8 +35,8 @@ PR_SET_PDEATHSIG = 1
 DEADLINE = 15.0
 
 T = TypeVar("T")
-#: The two fronts every shared test runs against.
-KINDS = ("bridge", "hypercorn")
+#: The fronts every shared test runs against: the bridge on each HTTP/1.1 parser, and Hypercorn.
+KINDS = ("bridge", "bridge-httptools", "hypercorn")
 
 
 def wait_for(predicate: Callable[[], T | None], what: str, deadline: float = DEADLINE) -> T:
@@ -123,8 +123,9 @@ def launch(
     fd, name = tempfile.mkstemp(prefix=f"conformance-{kind}-", suffix=".log")
     log_path = Path(name)
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    script, _, parser = kind.partition("-")  # bridge-httptools: serve_bridge --http httptools
     proc = subprocess.Popen(
-        [sys.executable, "-m", f"tests.conformance.serve_{kind}", *args],
+        [sys.executable, "-m", f"tests.conformance.serve_{script}", *args, *(["--http", parser] if parser else [])],
         stdout=fd,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {}), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"},
@@ -157,7 +158,7 @@ def wait_until_listening(server: Server) -> dict[str, Any]:
 
 @dataclass
 class Front:
-    """One mount of the probe: ``kind`` is ``bridge`` or ``hypercorn``."""
+    """One mount of the probe: ``kind`` is one of ``KINDS``."""
 
     kind: str
     server: Server

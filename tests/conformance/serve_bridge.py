@@ -1,7 +1,8 @@
 """Front (a): the probe through ``bridge.ASGIResource`` inside a ``bridge.StreamingSite``.
 
 Run as ``python -m tests.conformance.serve_bridge --cert C --key K --unix PATH``.
-One process, two sites, everything on 127.0.0.1 port 0:
+One process, two sites, everything on 127.0.0.1 port 0, with ``--http``'s
+HTTP/1.1 parser (Twisted's by default) and the loop ``HYBRID_TEST_LOOP`` names:
 
 * the *tree* site (plain TCP, TLS with ALPN h2, and a UNIX socket): a plain
   ``Resource`` root with the probe mounted at ``/mnt`` (defaults), at
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 
 import bridge
 
-bridge.install_reactor()
+bridge.install_reactor(loop=os.environ.get("HYBRID_TEST_LOOP"))
 
 from twisted.application.service import Service  # noqa: E402 -- after install_reactor
 from twisted.internet import endpoints, reactor  # noqa: E402
@@ -84,7 +85,9 @@ def main() -> int:
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--unix", required=True)
+    parser.add_argument("--http", default="twisted", help="the HTTP/1.1 parser (bridge.http_channel_class)")
     args = parser.parse_args()
+    channel_class = bridge.http_channel_class(args.http)
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
 
     resources: list[bridge.ASGIResource] = []
@@ -108,8 +111,8 @@ def main() -> int:
     tree.putChild(b"limited", mount(probe, max_body_size=MAX_BODY_SIZE))
     tree.putChild(b"proxied", mount(probe, trusted=["127.0.0.1"]))
     tree.putChild(b"legacy", mount(LegacyProbe(probe)))
-    tree_site = bridge.StreamingSite(tree)
-    root_site = bridge.StreamingSite(mount(probe))
+    tree_site = bridge.StreamingSite(tree, channel_class=channel_class)
+    root_site = bridge.StreamingSite(mount(probe), channel_class=channel_class)
 
     listeners = {
         "http": ListeningService("tcp:0:interface=127.0.0.1", tree_site),

@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import HybridProcess, hybrid_argv, running
 from tests.servers import wait_for
 
 MOUNTS = ("--mount", "/a=tests.hardening.apps:asgi_app", "--mount", "/n=tests.hardening.apps:native")
+#: The ``--http`` parsers every hardening test runs against.
+PARSERS = ("twisted", "httptools")
 #: How long leftovers may take to go (grace timers, closing connections): a bound, not a target.
 SETTLE = 20.0
 
@@ -82,13 +85,23 @@ class Server:
             raise AssertionError(f"leak: baseline {self.baseline}, now {seen[-1]}") from None
 
 
+@pytest.fixture(scope="module", params=PARSERS)
+def http(request: pytest.FixtureRequest) -> str:
+    """Each HTTP/1.1 parser of the Twisted front (``--http``), in turn: every test runs on both."""
+    parser: str = request.param
+    return parser
+
+
 @contextmanager
-def serve(*options: str, mounts: bool = True) -> Iterator[Server]:
+def serve(*options: str, mounts: bool = True, http: str | None = None) -> Iterator[Server]:
     """``hybrid serve`` with ``options`` (and the test mounts), leak-checked and stopped cleanly.
 
-    ``mounts=False`` for the Hypercorn front, which serves the hybrid site only.
+    ``mounts=False`` for the Hypercorn front, which serves the hybrid site only; ``http`` is the
+    ``--http`` parser (the ``http`` fixture's).
     """
-    with running(hybrid_argv(*(MOUNTS if mounts else ()), *options)) as process, httpx.Client(timeout=10) as client:
+    parser = ("--http", http) if http else ()
+    argv = hybrid_argv(*(MOUNTS if mounts else ()), *parser, *options)
+    with running(argv) as process, httpx.Client(timeout=10) as client:
         server = Server(process, client)
         server.baseline = server.leak_figures()
         yield server

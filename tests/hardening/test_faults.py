@@ -30,10 +30,10 @@ CROWDED = ("--listen", "tcp:0:interface=127.0.0.1:backlog=4096", "--max-in-fligh
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server(http: str) -> Iterator[Server]:
     # A header deadline longer than the leak check's patience: a connection's timer left behind
     # would still be pending when the module ends, and fail it.
-    with serve(*CROWDED, "--disconnect-grace", "0.2", "--header-timeout", "60") as running_server:
+    with serve(*CROWDED, "--disconnect-grace", "0.2", "--header-timeout", "60", http=http) as running_server:
         yield running_server
 
 

@@ -26,10 +26,12 @@ CONNECTIONS = 40
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server(http: str) -> Iterator[Server]:
     limits = ["--max-in-flight", str(IN_FLIGHT), "--max-body-size", "64K", "--max-connections", str(CONNECTIONS)]
     headers = ["--max-header-count", "20", "--max-header-bytes", "4K"]
-    with serve(*limits, *headers, "--ws-max-message-size", "1K", "--disconnect-grace", "0.2") as running_server:
+    with serve(
+        *limits, *headers, "--ws-max-message-size", "1K", "--disconnect-grace", "0.2", http=http
+    ) as running_server:
         yield running_server
 
 

@@ -22,8 +22,8 @@ SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with serve() as running:
+def server(http: str) -> Iterator[Server]:
+    with serve(http=http) as running:
         yield running
 
 

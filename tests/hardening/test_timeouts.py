@@ -21,8 +21,8 @@ TIMEOUTS = ("--header-timeout", "0.3", "--idle-timeout", "0.4", "--response-time
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with serve(*TIMEOUTS) as running_server:
+def server(http: str) -> Iterator[Server]:
+    with serve(*TIMEOUTS, http=http) as running_server:
         yield running_server
 
 

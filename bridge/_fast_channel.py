@@ -1,0 +1,214 @@
+"""``HttpToolsChannel``: Twisted's HTTP/1.1 channel with llhttp, a C parser, reading the request heads.
+
+Twisted's ``HTTPChannel`` parses in Python, line by line (``LineReceiver``).
+This channel frames each head itself (up to the first CRLF CRLF, a search in
+C), hands it to llhttp through ``bridge._h1_head`` and builds the very
+``twisted.web.server.Request`` the Twisted parser builds, with the same calls
+in the same order (``requestFactory``, headers, ``allHeadersReceived``,
+``gotLength``, ``handleContentChunk``, ``requestReceived``); everything from
+there on -- responses, producers, keep-alive, pipelining, ``Expect:
+100-continue``, timeouts, the WebSocket upgrade, the switch to HTTP/2 after
+ALPN -- is ``GuardedHTTPChannel``'s own code.  Bodies are framed by Twisted's
+decoders (the strict chunked one of ``bridge._channel``), so a body is read
+the same way whichever parser read its head.
+
+What differs from the Twisted parser, on purpose: when the channel answers a
+request itself (400, 408, 431, 505), the requests it was serving are told the
+connection is gone first (``connectionLost``), so nothing a resource or an
+ASGI app writes afterwards reaches the wire; and bytes that follow an
+upgrade request reach the new protocol instead of being dropped.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IProtocol
+from twisted.python.failure import Failure
+from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedChunkedDataError
+
+from bridge._channel import _TIMEOUT_RESPONSE, GuardedHTTPChannel, _StrictChunkedDecoder
+from bridge._h1_head import HeadParser, Refusal, head_size
+
+
+class HttpToolsChannel(GuardedHTTPChannel):
+    """A ``GuardedHTTPChannel`` whose request heads are parsed by llhttp."""
+
+    parser_name = "httptools"
+
+    _buffer = b""
+    _parsing = False
+    _crlfEaten = False
+    _heads: HeadParser | None = None
+    _upgraded = False
+    _idleDeadline: float | None = None
+    _idleTimer: IDelayedCall | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        self._partialRequest = True
+        self._buffer = self._buffer + data if self._buffer else data
+        if self._handlingRequest:
+            # Head-of-line blocking, as HTTPChannel does: keep what follows, stop reading beyond a bound.
+            if len(self._buffer) > self._optimisticEagerReadSize and not self._waitingForTransport:
+                self._networkProducer.pauseProducing()
+        elif not self._parsing:
+            self._parse()
+
+    def _parse(self) -> None:
+        """Read heads and bodies from the buffer until it runs out or a request is being handled."""
+        self._parsing = True
+        try:
+            while self._buffer and not self._handlingRequest and not self._refused and not self._upgraded:
+                decoder = self._transferDecoder
+                if decoder is not None:
+                    data, self._buffer = self._buffer, b""
+                    try:
+                        decoder.dataReceived(data)  # at the end, _finishRequestBody puts the rest back
+                    except _MalformedChunkedDataError:
+                        self._refuse(400, "malformed chunked request body")
+                elif not self._nextHead():
+                    break
+        finally:
+            self._parsing = False
+
+    def _nextHead(self) -> bool:
+        """Start the request whose head is complete in the buffer; False if it is not complete yet."""
+        buffer = self._buffer
+        if not self._crlfEaten and buffer[:2] == b"\r\n":
+            # Twisted skips one empty line before a request line (some clients send CRLF after a POST body).
+            buffer = self._buffer = buffer[2:]
+            self._crlfEaten = True
+        heads = self._heads
+        if heads is None:
+            heads = self._heads = HeadParser(self.maxHeaders)
+        end = buffer.find(b"\r\n\r\n")
+        try:
+            if end < 0:
+                if head_size(buffer) > self.totalHeadersSize:
+                    raise Refusal(431, f"request headers over {self.totalHeadersSize} bytes")
+                heads.check_partial(buffer)
+                return False
+            end += 4
+            data, self._buffer = buffer[:end], buffer[end:]
+            self._crlfEaten = False
+            if head_size(data) > self.totalHeadersSize:
+                raise Refusal(431, f"request headers over {self.totalHeadersSize} bytes")
+            head = heads.parse(data)
+        except Refusal as refusal:
+            self._refuse(refusal.status, refusal.reason)
+            return False
+        request = self.requestFactory(self, len(self.requests))
+        self.requests.append(request)
+        self._command, self._path, self._version = head.method, head.target, head.version
+        add = request.requestHeaders.addRawHeader
+        for name, value in head.headers:
+            add(name, value)
+        self._hostHeaders = head.hosts
+        self.length = length = head.length
+        if length is None:
+            self._transferDecoder = _StrictChunkedDecoder(request.handleContentChunk, self._finishRequestBody)
+        elif length:
+            self._transferDecoder = _IdentityTransferDecoder(
+                length, request.handleContentChunk, self._finishRequestBody
+            )
+        self.allHeadersReceived()
+        if self._refused:
+            return False
+        if not length and length is not None:
+            self.allContentReceived()
+        return True
+
+    def _finishRequestBody(self, data: bytes) -> None:
+        self._buffer = data
+        self.allContentReceived()
+
+    def requestDone(self, request: object) -> None:
+        if request != self.requests[0]:
+            raise TypeError
+        del self.requests[0]
+        if not self._waitingForTransport:
+            self._networkProducer.resumeProducing()
+        if not self.persistent:
+            self.loseConnection()
+            return
+        self._armHeaderTimer()
+        self._handlingRequest = False
+        if self._savedTimeOut:
+            self.setTimeout(self._savedTimeOut)
+        if not self._parsing:
+            self._parse()
+
+    # -- the channel answering a request itself ----------------------------------
+
+    def _abandonRequests(self, reason: str) -> None:
+        """Tell the requests in progress that their connection is gone, before the channel answers."""
+        requests, self.requests = self.requests, []
+        for request in requests:
+            request.connectionLost(Failure(ConnectionDone(reason)))
+
+    def _refuse(self, status: int, reason: str) -> None:
+        self._abandonRequests(reason)
+        super()._refuse(status, reason)
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        self._refuse(400, "malformed request")
+
+    def timeoutConnection(self) -> None:
+        request = self.requests[-1] if self.requests else None
+        if request is not None and not request.startedWriting and not self._closing():
+            assert self.transport is not None
+            self._abandonRequests("request body timed out")
+            self.transport.write(_TIMEOUT_RESPONSE)
+        HTTPChannel.timeoutConnection(self)
+
+    # -- the idle timeout, kept as a deadline -------------------------------------
+    # HTTPChannel switches it off and on around every request (TimeoutMixin.setTimeout), which on
+    # the asyncio reactor schedules and cancels a timer per request; here one timer per connection
+    # is kept and, when it fires early, re-armed for the time left (as GuardedHTTPChannel's header timer).
+
+    def setTimeout(self, period: float | None) -> float | None:
+        previous = self.timeOut
+        self.timeOut = period  # type: ignore[assignment]  # TimeoutMixin says int; sites pass seconds as float
+        self._idleDeadline = None if period is None else monotonic() + period
+        if period is not None and self._idleTimer is None:
+            self._idleTimer = self.callLater(period, self._idleTimerFired)
+        return previous
+
+    def resetTimeout(self) -> None:
+        if self._idleDeadline is not None and self.timeOut is not None:
+            self._idleDeadline = monotonic() + self.timeOut
+
+    def _idleTimerFired(self) -> None:
+        self._idleTimer = None
+        if self._idleDeadline is None:
+            return
+        left = self._idleDeadline - monotonic()
+        if left > 0:
+            self._idleTimer = self.callLater(left, self._idleTimerFired)
+        else:
+            self._idleDeadline = None
+            self.timeoutConnection()
+
+    def _stopIdleTimer(self) -> None:
+        self._idleDeadline = None
+        if self._idleTimer is not None and self._idleTimer.active():
+            self._idleTimer.cancel()
+        self._idleTimer = None
+
+    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
+        super().connectionLost(reason)
+        self._stopIdleTimer()
+
+    def _protocolUpgradeForWebsockets(self, protocol: IProtocol) -> None:
+        # The WebSocket takes connectionLost over, so the timer would outlive the connection.
+        self._stopIdleTimer()
+        self._upgraded = True
+        super()._protocolUpgradeForWebsockets(protocol)
+        rest, self._buffer = self._buffer, b""
+        if rest:
+            protocol.dataReceived(rest)
+
+
+__all__ = ["HttpToolsChannel"]
