@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from time import monotonic
 
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IDelayedCall, IProtocol
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedChunkedDataError
 
-from bridge._channel import _TIMEOUT_RESPONSE, GuardedHTTPChannel, _StrictChunkedDecoder
+from bridge._channel import _TIMEOUT_RESPONSE, ChannelAnswered, GuardedHTTPChannel, _StrictChunkedDecoder
 from bridge._h1_head import HeadParser, Refusal, head_size
 
 
@@ -146,7 +145,7 @@ class HttpToolsChannel(GuardedHTTPChannel):
         """Tell the requests in progress that their connection is gone, before the channel answers."""
         requests, self.requests = self.requests, []
         for request in requests:
-            request.connectionLost(Failure(ConnectionDone(reason)))
+            request.connectionLost(Failure(ChannelAnswered(reason)))
 
     def _refuse(self, status: int, reason: str) -> None:
         self._abandonRequests(reason)

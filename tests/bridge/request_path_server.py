@@ -1,7 +1,8 @@
 """Ill-behaved apps for test_request_path, on a StreamingSite.  Prints LISTENING <port>.
 
-Argument: the site's idle timeout in seconds (Twisted's inactivity timeout,
-which also bounds a stalled request body and then answers 408).
+Arguments: the HTTP/1.1 parser (``twisted`` or ``httptools``) and the site's
+idle timeout in seconds (Twisted's inactivity timeout, which also bounds a
+stalled request body and then answers 408).
 
 Each app records what it saw in ``seen``; ``/control/seen?key`` reads it.
 """
@@ -27,7 +28,7 @@ from twisted.internet import endpoints, reactor  # noqa: E402
 from twisted.logger import globalLogBeginner, textFileLogObserver  # noqa: E402
 from twisted.web.resource import Resource  # noqa: E402
 
-from bridge import ASGIResource, StreamingSite  # noqa: E402
+from bridge import ASGIResource, StreamingSite, http_channel_class  # noqa: E402
 from bridge.types import Receive, Scope, Send  # noqa: E402
 
 seen: dict[str, Any] = {}
@@ -115,6 +116,7 @@ def announce(port: object) -> None:
     print(f"LISTENING {port.getHost().port}", flush=True)  # type: ignore[attr-defined]
 
 
-site = StreamingSite(root, idle_timeout=float(sys.argv[1]), max_header_bytes=4096)
+parser, idle_timeout = sys.argv[1], float(sys.argv[2])
+site = StreamingSite(root, idle_timeout=idle_timeout, max_header_bytes=4096, channel_class=http_channel_class(parser))
 endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site).addCallback(announce)
 reactor.run()

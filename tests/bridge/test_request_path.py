@@ -26,16 +26,22 @@ STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 MiB = 1024 * 1024
 
 
+@pytest.fixture(scope="module", params=["twisted", "httptools"])
+def parser(request: pytest.FixtureRequest) -> str:
+    """Every promise holds on both HTTP/1.1 parsers."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with run_server([str(HERE / "request_path_server.py"), "60"]) as running:
+def server(parser: str) -> Iterator[RunningServer]:
+    with run_server([str(HERE / "request_path_server.py"), parser, "60"]) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def impatient() -> Iterator[RunningServer]:
+def impatient(parser: str) -> Iterator[RunningServer]:
     """The same apps behind a one-second idle timeout (a stalled body gets 408)."""
-    with run_server([str(HERE / "request_path_server.py"), "1"]) as running:
+    with run_server([str(HERE / "request_path_server.py"), parser, "1"]) as running:
         yield running
 
 
