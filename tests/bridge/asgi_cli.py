@@ -50,8 +50,6 @@ class CLIServer:
         """
         self.process.send_signal(signal.SIGTERM)
         status = self.process.wait(timeout=30)
-        if "Traceback" in self.output():
-            return False
         if self.name == "uvicorn":
             return status == -signal.SIGTERM and "Application shutdown complete." in self.output()
         return status == 0

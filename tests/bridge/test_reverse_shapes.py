@@ -56,6 +56,7 @@ def test_import_time_work_runs_on_the_servers_loop(server_name: str) -> None:
             echo.sendall(b"listenTCP from import time")
             assert echo.recv(100) == b"listenTCP from import time"
         assert server.stop(), server.output()
+        assert "Traceback" not in server.output()
 
 
 @pytest.fixture(params=["eager", "factory"])

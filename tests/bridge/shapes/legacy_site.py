@@ -20,7 +20,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.websocket import WebSocketResource
 
-from tests.bridge.shapes.legacy_ws import EchoFactory
+from tests.bridge.shapes.legacy_ws import ENDINGS, STREAMS, EchoFactory
 
 klein_app = Klein()
 
@@ -108,9 +108,20 @@ class Visits(Resource):
         return b"visit %d" % session.visits
 
 
+class WebSocketState(Resource):
+    """How WebSocket connections ended and how far each stream got (``legacy_ws``)."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        streams = [{"sent": s.count - s.remaining, "paused": s.paused} for s in STREAMS]
+        return json.dumps({"endings": ENDINGS, "streams": streams}).encode()
+
+
 def build_root() -> Resource:
     """``/klein/...``, ``/rpc``, ``/delayed``, ``/delayed-stats``, ``/upload``, ``/visits``,
-    ``/files/`` (``$LEGACY_FILES``), ``/old-files`` (a redirect) and ``/ws`` (echo)."""
+    ``/files/`` (``$LEGACY_FILES``), ``/old-files`` (a redirect), ``/ws`` (``legacy_ws``) and ``/ws-state``."""
     root = Resource()
     delayed = Delayed()
     root.putChild(b"klein", klein_app.resource())
@@ -122,4 +133,5 @@ def build_root() -> Resource:
     root.putChild(b"files", static.File(os.environ["LEGACY_FILES"]))
     root.putChild(b"old-files", util.Redirect(b"/files/"))
     root.putChild(b"ws", WebSocketResource(EchoFactory()))
+    root.putChild(b"ws-state", WebSocketState())
     return root

@@ -3,7 +3,7 @@
 Text messages are commands or echoed: ``close CODE`` closes with that code, ``ping PAYLOAD``
 pings the client, ``stream N`` sends N binary messages of 64 KiB from a push producer (so a
 slow reader pauses it) and then ``streamed N, paused P``.  Binary messages are echoed.  How
-each connection ended is kept in ``ENDINGS`` for ``/ws-endings``.
+each connection ended and how far each stream got are kept for ``/ws-state``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ CHUNK = bytes(range(256)) * 256
 #: How connections ended: the reason each ``connectionLost`` got, in order.
 ENDINGS: list[str] = []
 
+#: Every ``stream`` command's producer, for ``/ws-state``.
+STREAMS: list[Streamer] = []
+
 
 @implementer(IPushProducer)
 class Streamer:
@@ -31,6 +34,7 @@ class Streamer:
         self.paused = False
         self.pauses = 0
         self.call: Any = None
+        STREAMS.append(self)
 
     def start(self) -> None:
         self.transport.attachProducer(self)
