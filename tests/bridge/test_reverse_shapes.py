@@ -52,6 +52,8 @@ def test_import_time_work_runs_on_the_servers_loop(server_name: str) -> None:
     with serving(server_name, "tests.bridge.shapes.plain:app", ready_path="/events") as server:
         answer = poll_events(server)
         assert answer["events"] == IMPORT_TIME_WORK
+        assert answer["reactor_on_this_loop"] is True
+        assert answer["loop"] == ("uvloop" if server_name == "uvicorn" else "asyncio")
         with socket.create_connection(("127.0.0.1", answer["echo_port"]), timeout=10) as echo:
             echo.sendall(b"listenTCP from import time")
             assert echo.recv(100) == b"listenTCP from import time"

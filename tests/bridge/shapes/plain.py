@@ -2,6 +2,7 @@
 with work scheduled at import time: a callLater, a LoopingCall, a listening port and a client
 connection to it.  ``/events`` says what of it ran, once the server's loop runs."""
 
+import asyncio
 import json
 from typing import Any
 
@@ -54,7 +55,14 @@ class Events(Resource):
 
     def render_GET(self, request: Any) -> bytes:
         request.setHeader(b"content-type", b"application/json")
-        return json.dumps({"events": sorted(EVENTS), "echo_port": ECHO_PORT}).encode()
+        loop = asyncio.get_running_loop()
+        answer = {
+            "events": sorted(EVENTS),
+            "echo_port": ECHO_PORT,
+            "loop": type(loop).__module__.split(".")[0],
+            "reactor_on_this_loop": getattr(reactor, "_asyncioEventloop", None) is loop,
+        }
+        return json.dumps(answer).encode()
 
 
 root = Resource()
