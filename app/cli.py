@@ -39,9 +39,6 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     options = ServeOptions.from_namespace(args)
     if args.workers is not None:
-        if args.server == "hypercorn":
-            print("hybrid serve: error: --workers is not supported with --server hypercorn yet", file=sys.stderr)
-            return 2
         from app.workers import supervise
 
         return supervise(options, args.workers, args.argv)

@@ -9,9 +9,12 @@ with Twisted's asyncio reactor as a guest on Hypercorn's loop::
       Mount /asgi  the asyncio side's Starlette app
       Mount /      TwistedResourceApp(the native tree: index, /twisted, /stats, /healthz)
 
-Same URLs, bodies and ``/stats`` as the Twisted front.  The ``--listen`` endpoint strings
-become sockets bound here and handed to Hypercorn (``fd://``), so that port 0 works and the
-startup line names the real addresses.  Callers install the asyncio reactor first.
+Same URLs, bodies and ``/stats`` as the Twisted front, and the same ``--mount``s (``build_app``).
+The ``--listen`` endpoint strings become sockets bound here and handed to Hypercorn (``fd://``),
+so that port 0 works and the startup line names the real addresses; ``systemd:`` endpoints are
+the sockets a ``--workers`` supervisor (``app.workers``) or systemd passed, and in a pool every
+response carries ``X-Worker`` and ``/stats`` is the pool's (``app.worker``).  Callers install the
+asyncio reactor first.
 
 The limits and timeouts Hypercorn has an equivalent for are mapped onto its config
 (``Limits.hypercorn_config``); the native sides keep their in-flight and body limits, which
@@ -22,23 +25,33 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from twisted.application.service import IService
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.web.resource import IResource, Resource
+from twisted.web.wsgi import WSGIResource
 
 from app.in_flight import limit_native_sides
-from app.limits import Limits
+from app.mounts import Kind
+from app.mounts import Mount as MountedObject
 from app.options import ServeOptions
+from app.serve import ConfigError, as_root, load_mounts, put_mount
 from app.site import HybridSite, build_site
-from bridge._aio import reactor_loop
+from app.worker import WorkerIdentity, share_stats
+from bridge._aio import as_future, reactor_loop
+from bridge._lifespan import Lifespan
 from bridge.reverse import TwistedResourceApp
+from bridge.types import ASGIApp, Message, Receive, Scope, Send
 
 _log = Logger(namespace="hybrid")
 
@@ -47,22 +60,81 @@ class ListenError(ValueError):
     """A ``--listen`` endpoint this front cannot serve; the message names it."""
 
 
-def build_app(site: HybridSite, limits: Limits) -> Starlette:
-    """The hybrid site as one ASGI app."""
-    root = site.native_root()
-    limit_native_sides(root, limits.max_in_flight)
-    native = TwistedResourceApp(root, max_body_size=limits.max_body_size)
-    asgi_lifespan = site.asgi_app.router.lifespan_context
+def build_app(options: ServeOptions, reactor: Any, mounts: Sequence[MountedObject] = ()) -> Starlette:
+    """The hybrid site, with ``--mount``s, as one ASGI app.
+
+    As on the Twisted front, a mount at ``/`` replaces the demo site and the others go over it.
+    Twisted resources and WSGI apps (on the reactor's thread pool, through Twisted's
+    ``WSGIResource``) join the native tree; ASGI apps are routed to directly, each with its
+    lifespan run in the server's.
+    """
+    asgi_mounts = [m for m in mounts if m.kind is Kind.ASGI]
+    tree_mounts = [m for m in mounts if m.kind is not Kind.ASGI]
+    lifespans = [Lifespan(m.target, {}, **options.lifespan_arguments()) for m in asgi_mounts]
+    apps = {m.spec: WithState(m.target, each.state) for m, each in zip(asgi_mounts, lifespans, strict=True)}
+    routes = [Mount(m.spec.prefix.rstrip("/"), app=apps[m.spec]) for m in asgi_mounts if m.spec.segments]
+    root_app = next((apps[m.spec] for m in reversed(asgi_mounts) if not m.spec.segments), None)
+    site: HybridSite | None = None
+    root: Resource | None = None
+    root_resources = [m for m in tree_mounts if not m.spec.segments]
+    if root_resources:
+        root = as_root(_tree_resource(root_resources[-1], reactor))
+    elif root_app is None:
+        site = build_site(reactor, options.delay)
+        root = site.native_root()
+    elif tree_mounts:
+        root = Resource()
+    native: TwistedResourceApp | None = None
+    peer_stats: IService | None = None
+    if root is not None:
+        for mount in tree_mounts:
+            if mount.spec.segments:
+                put_mount(root, mount, _tree_resource(mount, reactor))
+        limit_native_sides(root, options.max_in_flight)
+        worker = WorkerIdentity.from_environ()
+        peer_stats = share_stats(worker, root, reactor) if worker is not None else None
+        native = TwistedResourceApp(root, max_body_size=options.max_body_size)
+    if site is not None:
+        routes.append(Mount("/asgi", app=site.asgi_app))
+    if root_app is not None:
+        routes.append(Mount("/", app=root_app))
+    elif native is not None:
+        routes.append(Mount("/", app=native))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[Mapping[str, Any]]:
-        # Mounted apps get no lifespan of their own: run both here.  The asyncio side's state
-        # (its counters) becomes the server's, which Hypercorn copies into every request scope.
-        async with native.lifespan(), asgi_lifespan(site.asgi_app) as state:
+        # Mounted apps get no lifespan of their own: run them all here.  The asyncio side's
+        # state (its counters) becomes the server's, which Hypercorn copies into every scope.
+        async with AsyncExitStack() as stack:
+            if native is not None:
+                await stack.enter_async_context(native.lifespan())
+            if peer_stats is not None:
+                peer_stats.startService()
+                stack.push_async_callback(as_future_of, peer_stats.stopService)
+            for each in lifespans:
+                await each.startup()
+                stack.push_async_callback(each.shutdown)
+            state: Mapping[str, Any] | None = None
+            if site is not None:
+                context: Any = site.asgi_app.router.lifespan_context(site.asgi_app)
+                state = await stack.enter_async_context(context)
             yield state or {}
 
-    routes = [Mount("/asgi", app=site.asgi_app), Mount("/", app=native)]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _tree_resource(mount: MountedObject, reactor: Any) -> IResource:
+    if mount.kind is Kind.WSGI:
+        return WSGIResource(reactor, reactor.getThreadPool(), mount.target)
+    resource: IResource = mount.target
+    return resource
+
+
+async def as_future_of(stop: Callable[[], Any]) -> None:
+    """Await a Twisted ``stopService()``, which may return a Deferred."""
+    result = stop()
+    if isinstance(result, Deferred):
+        await as_future(result)
 
 
 def configure(listen: list[str]) -> tuple[Config, list[str]]:
@@ -81,8 +153,11 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
     insecure: list[str] = []
     for description in listen:
         kind, *positional = description.split(":")
-        args = dict(part.split("=", 1) for part in positional[1:] if "=" in part)
-        if kind == "unix" and positional:
+        args = dict(part.split("=", 1) for part in positional if "=" in part)
+        if kind == "systemd":
+            sock = _inherited(description)
+            addresses.append(_url(sock))
+        elif kind == "unix" and positional:
             sock = socket.socket(socket.AF_UNIX)
             sock.bind(positional[0])
             sock.listen(config.backlog)
@@ -90,11 +165,9 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
         elif kind in ("tcp", "ssl") and positional and positional[0].isdigit():
             host = args.get("interface", "0.0.0.0")
             sock = socket.create_server((host, int(positional[0])), backlog=config.backlog)
-            port = sock.getsockname()[1]
-            name = f"[{host}]" if ":" in host else host
-            addresses.append(f"{'https' if kind == 'ssl' else 'http'}://{name}:{port}")
+            addresses.append(_url(sock, "https" if kind == "ssl" else "http"))
         else:
-            raise ListenError(f"--listen {description}: not a tcp:, ssl: or unix: endpoint")
+            raise ListenError(f"--listen {description}: not a tcp:, ssl:, unix: or systemd: endpoint")
         bind = f"fd://{sock.detach()}"
         if kind == "ssl":
             if "privateKey" not in args or "certKey" not in args:
@@ -107,21 +180,76 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
     return config, addresses
 
 
-def run(options: ServeOptions) -> int:
-    """Serve until SIGINT or SIGTERM (Hypercorn's handlers); non-zero if serving cannot start."""
-    if options.mount:
-        print("hybrid serve: error: --mount is not supported with --server hypercorn yet", file=sys.stderr)
-        return 2
+def _inherited(description: str) -> socket.socket:
+    """The listening socket a ``systemd:`` endpoint names, passed by systemd or by ``hybrid
+    serve --workers`` (``app.workers``).  Twisted's parser reads (and consumes) ``LISTEN_FDS``."""
     from twisted.internet import reactor
 
     try:
+        endpoint = serverFromString(reactor, description)
+    except Exception as e:
+        raise ListenError(f"--listen {description}: {e}") from None
+    if not isinstance(endpoint, AdoptedStreamServerEndpoint):
+        raise ListenError(f"--listen {description}: not a passed socket")
+    return socket.socket(fileno=endpoint.fileno)
+
+
+def _url(sock: socket.socket, scheme: str = "http") -> str:
+    host, port = sock.getsockname()[:2]
+    name = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{name}:{port}"
+
+
+class WithState:
+    """Gives a mounted app's requests the state its own lifespan filled (a copy per request, as
+    the lifespan spec asks), not the server's: each mount has its lifespan, as on the Twisted front."""
+
+    def __init__(self, app: ASGIApp, state: dict[str, Any]) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "state": dict(self._state)}
+        await self._app(scope, receive, send)
+
+
+class WorkerTag:
+    """Marks every HTTP response with ``X-Worker: <id>``, as ``app.worker`` does on the Twisted front."""
+
+    def __init__(self, app: ASGIApp, worker_id: int) -> None:
+        self._app = app
+        self._header = (b"x-worker", str(worker_id).encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self._header]}
+            await send(message)
+
+        await self._app(scope, receive, tagged)
+
+
+def run(options: ServeOptions) -> int:
+    """Serve until SIGINT or SIGTERM (Hypercorn's handlers); non-zero if serving cannot start."""
+    from twisted.internet import reactor
+
+    try:
+        mounts = load_mounts(options.mount)
         config, addresses = configure(options.listen)
-    except (ListenError, OSError) as e:
+    except (ConfigError, ListenError, OSError) as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
     options.hypercorn_config(config)
-    app = build_app(build_site(reactor, options.delay), options)
+    app: ASGIApp = build_app(options, reactor, mounts)
+    worker = WorkerIdentity.from_environ()
+    if worker is not None:
+        app = WorkerTag(app, worker.id)
     if options.wsgi_threads is not None:
         IReactorThreads(reactor).suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import enum
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +73,14 @@ class Mount:
 
 
 def load(spec: MountSpec) -> Mount:
-    """Import the object a spec names and detect its kind; raises ``MountError``."""
+    """Import the object a spec names and detect its kind; raises ``MountError``.
+
+    Modules are found in the current directory first, as ``uvicorn``, ``hypercorn`` and
+    ``daphne`` find them: the ``hybrid`` script's own directory is what Python puts first.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         target: Any = importlib.import_module(spec.module)
     except Exception as e:

@@ -38,7 +38,7 @@ from twisted.web.server import Request
 from twisted.web.wsgi import WSGIResource
 
 from app.in_flight import InFlightLimit, limit_native_sides
-from app.mounts import Kind, Mount, MountError, load
+from app.mounts import Kind, Mount, MountError, MountSpec, load
 from app.options import ServeOptions
 from app.shutdown import Draining, ExitOnSecondSignal
 from app.site import build_site
@@ -123,14 +123,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     lifespan startup failure stops the reactor itself (see ``bridge.LifespanService``).
     """
     endpoints = [(description, _endpoint(reactor, description)) for description in options.listen]
-    prefixes = [spec.segments for spec in options.mount]
-    for spec in options.mount:
-        if prefixes.count(spec.segments) > 1:
-            raise ConfigError(f"--mount: {spec.prefix} is mounted more than once")
-    try:
-        mounts = [load(spec) for spec in options.mount]
-    except MountError as e:
-        raise ConfigError(str(e)) from None
+    mounts = load_mounts(options.mount)
     if options.wsgi_threads is not None:
         reactor.suggestThreadPoolSize(options.wsgi_threads)
     lifespans: list[LifespanService] = []
@@ -157,13 +150,13 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
 
     root_mounts = [m for m in mounts if not m.spec.segments]
     if root_mounts:
-        root = _as_root(serve(root_mounts[-1]))
+        root = as_root(serve(root_mounts[-1]))
     else:
         site = build_site(reactor, options.delay)
         root = site.root(serve_asgi(site.asgi_app))
     for mount in mounts:
         if mount.spec.segments:
-            _put(root, mount, serve(mount))
+            put_mount(root, mount, serve(mount))
     limit_native_sides(root, options.max_in_flight)  # after the mounts, which may go inside a side
 
     top: MultiService = MultiService()
@@ -183,6 +176,18 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     ExitOnSecondSignal(lambda: http_site.in_flight).setServiceParent(top)
     join_pool(http_site, top, reactor)  # --workers: X-Worker, pooled /stats; else nothing
     return top
+
+
+def load_mounts(specs: Sequence[MountSpec]) -> list[Mount]:
+    """Import every ``--mount``; raises ``ConfigError`` for one that cannot be served."""
+    prefixes = [spec.segments for spec in specs]
+    for spec in specs:
+        if prefixes.count(spec.segments) > 1:
+            raise ConfigError(f"--mount: {spec.prefix} is mounted more than once")
+    try:
+        return [load(spec) for spec in specs]
+    except MountError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _endpoint(reactor: Any, description: str) -> IStreamServerEndpoint:
@@ -210,13 +215,13 @@ class _AppAtRoot(Resource):
         return self._leaf
 
 
-def _as_root(resource: IResource) -> Resource:
+def as_root(resource: IResource) -> Resource:
     if isinstance(resource, Resource) and not resource.isLeaf:
         return resource
     return _AppAtRoot(resource)
 
 
-def _put(root: Resource, mount: Mount, resource: IResource) -> None:
+def put_mount(root: Resource, mount: Mount, resource: IResource) -> None:
     """Put ``resource`` at the mount's prefix, creating intermediate resources as needed."""
     *parents, name = mount.spec.segments
     node = root

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application.internet import TimerService
-from twisted.application.service import IServiceCollection, MultiService, Service
+from twisted.application.service import IService, IServiceCollection, MultiService, Service
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.endpoints import UNIXClientEndpoint
 from twisted.logger import Logger
@@ -75,13 +75,22 @@ def join_pool(site: Site, parent: IServiceCollection, reactor: Any) -> None:
     # Twisted only ever calls requestFactory, so a function is as good as a Request subclass.
     site.requestFactory = _tagging(site.requestFactory, str(worker.id).encode())  # type: ignore[assignment]
     services = MultiService()
-    root = site.resource
-    local_stats = root.children.get(b"stats") if isinstance(root, Resource) else None
-    if local_stats is not None:
-        root.putChild(b"stats", PoolStatsResource(worker, local_stats, reactor))
-        services.addService(_PeerStatsService(worker, _QuietSite(local_stats), reactor))
+    peer_stats = share_stats(worker, site.resource, reactor)
+    if peer_stats is not None:
+        services.addService(peer_stats)
     services.addService(TimerService(1.0, _ParentWatch(reactor)))
     services.setServiceParent(parent)
+
+
+def share_stats(worker: WorkerIdentity, root: IResource, reactor: Any) -> IService | None:
+    """Make the tree's ``/stats`` answer for the pool; return the service that serves this
+    worker's own ``/stats`` to its peers (None when the tree has no ``/stats``)."""
+    local_stats = root.children.get(b"stats") if isinstance(root, Resource) else None
+    if local_stats is None:
+        return None
+    assert isinstance(root, Resource)
+    root.putChild(b"stats", PoolStatsResource(worker, local_stats, reactor))
+    return _PeerStatsService(worker, _QuietSite(local_stats), reactor)
 
 
 def _tagging(factory: Callable[..., Request], worker_id: bytes) -> Callable[..., Request]:

@@ -24,6 +24,7 @@ from bridge.reverse._body import BodyOutcome, read_body
 from bridge.reverse._channel import ASGIChannel
 from bridge.reverse._reactor import shutdown_reactor, start_reactor
 from bridge.reverse._site import RootPathSite
+from bridge.reverse._ws import serve_websocket
 from bridge.types import Receive, Scope, Send
 
 #: Default limit on request bodies.  Twisted itself has none; it spools large bodies to a
@@ -39,9 +40,13 @@ class TwistedResourceApp:
     """An ASGI 3 app serving a ``twisted.web`` resource tree on the server's running loop.
 
     ``resource`` is the root of the tree, or a callable returning it, called once the reactor
-    runs: modules that do ``from twisted.internet import reactor`` at import time (as Twisted's
-    own tutorials do) must be imported only after the asyncio reactor is installed on the
-    server's loop, and an ASGI server imports the app module before it creates that loop.
+    runs.  A tree built at import time works too, when the module called
+    ``bridge.install_reactor()`` before anything imported ``twisted.internet.reactor``: the ASGI
+    server imports the module before it creates its loop, so that reactor starts on a loop that
+    never runs, and it is moved onto the server's loop at startup (``_adopt``), with what the
+    module scheduled at import.
+
+    ``websocket`` scopes are served too: Twisted's ``WebSocketResource`` upgrades them (``_ws``).
 
     The reactor starts on ASGI ``lifespan.startup`` (or on the first request, with a warning,
     under a server that sends no lifespan events) and its shutdown triggers fire on
@@ -67,9 +72,8 @@ class TwistedResourceApp:
             await self._serve_http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._serve_lifespan(receive, send)
-        else:
-            # twisted.web's WebSocketResource needs a socket-level channel to upgrade.
-            await send({"type": "websocket.close", "code": 1000})
+        elif scope["type"] == "websocket":
+            await serve_websocket(self._started_site(), scope, receive, send)
 
     @asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -87,6 +91,15 @@ class TwistedResourceApp:
             root = resource if IResource.providedBy(resource) else resource()
             self._site = RootPathSite(root)
         return self._site
+
+    def _started_site(self) -> RootPathSite:
+        if self._site is None:
+            log.warning(
+                "TwistedResourceApp got a request before ASGI lifespan startup: starting the "
+                "Twisted reactor now. Run it under a server with lifespan enabled so that "
+                "startup errors stop the server instead of failing the first request."
+            )
+        return self._start()
 
     async def _stop(self) -> None:
         if self._owns_reactor:
@@ -107,15 +120,7 @@ class TwistedResourceApp:
         await send({"type": "lifespan.shutdown.complete"})
 
     async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        site = self._site
-        if site is None:
-            log.warning(
-                "TwistedResourceApp got a request before ASGI lifespan startup: starting the "
-                "Twisted reactor now. Run it under a server with lifespan enabled so that "
-                "startup errors stop the server instead of failing the first request."
-            )
-            site = self._start()
-        channel = ASGIChannel(site, scope)
+        channel = ASGIChannel(self._started_site(), scope)
         request = channel.request
         for name, value in scope["headers"]:
             request.requestHeaders.addRawHeader(name, value)

@@ -12,41 +12,64 @@ legacy code -- runs every other trigger (thread pool, sockets, services) and lea
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any, cast
 
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.base import ReactorBase
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from bridge._aio import ReactorMismatch, install_reactor, reactor_loop
+from bridge.reverse._adopt import adopt, can_adopt, reactor_holders
 
 
 def start_reactor() -> bool:
     """Start the global reactor on the running loop; return whether this call started it.
 
-    Installs Twisted's asyncio reactor for the running loop if no reactor is installed yet, and
+    Installs Twisted's asyncio reactor for the running loop if no reactor is installed yet, or
+    moves one that was installed at import time (on a loop the server never ran) onto it, and
     then also sends Twisted's log events to the standard library's ``logging`` (nobody else in
     a plain ASGI server process would, and tracebacks of failing resources would be lost).
     Raises ``ReactorMismatch`` when a reactor is installed that cannot run on this loop.
     """
     loop = asyncio.get_running_loop()
-    first_install = "twisted.internet.reactor" not in sys.modules
-    install_reactor(loop)
-    if reactor_loop() is not loop:
-        raise ReactorMismatch(
-            "Twisted's asyncio reactor was installed on another event loop than the ASGI "
-            "server's (something imported twisted.internet.reactor before the server started "
-            "its loop). Pass TwistedResourceApp a callable that builds the resource tree, so "
-            "that modules importing the reactor are imported only once the server runs."
-        )
-    if first_install:
-        globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    try:
+        install_reactor(loop)
+    except ReactorMismatch as error:
+        raise ReactorMismatch(f"{error}{_imported_by(_reactor())}") from None
     reactor = _reactor()
+    if reactor_loop() is not loop:
+        asyncio_reactor = cast(AsyncioSelectorReactor, reactor)
+        if not can_adopt(asyncio_reactor, loop):
+            raise ReactorMismatch(
+                "Twisted's asyncio reactor already runs on another event loop than the ASGI "
+                "server's; it cannot serve requests on this one. Run TwistedResourceApp in the "
+                "process and on the loop where that reactor runs, or let the ASGI server's loop "
+                "be the only one."
+            )
+        adopt(asyncio_reactor, loop)
+    if not _logging_begun():
+        globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
     if reactor.running:
         return False
     _keep_loop_running(reactor)
     reactor.startRunning(installSignalHandlers=False)
     return True
+
+
+def _logging_begun() -> bool:
+    # Until someone begins logging, Twisted buffers events in a temporary observer.
+    return getattr(globalLogBeginner, "_temporaryObserver", None) is None
+
+
+def _imported_by(reactor: object) -> str:
+    holders = reactor_holders(reactor)
+    if not holders:
+        return ""
+    return (
+        " It was installed by the first import of twisted.internet.reactor, at module level in: "
+        + ", ".join(holders)
+        + ". Call bridge.install_reactor() in the ASGI app module before those imports."
+    )
 
 
 async def shutdown_reactor() -> None:

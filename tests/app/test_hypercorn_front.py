@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
+import sys
+from pathlib import Path
 
 import httpx
+import pytest
 
 from app.tutorial import BODY
-from tests.conftest import hybrid_argv, running
+from tests.conftest import LOCAL, hybrid_argv, running
 from tests.servers import wait_for
 
 CONCURRENCY = 50
@@ -51,12 +53,59 @@ def test_abandoned_native_request_is_counted_under_hypercorn() -> None:
         assert server.stop(signal.SIGINT) == 0
 
 
-def test_mount_is_refused_with_one_line() -> None:
-    result = subprocess.run(
-        hybrid_argv("--server", "hypercorn", "--mount", "/x=app.site:build_site"),
-        capture_output=True,
-        text=True,
-        timeout=60,
+MOUNTABLES = "tests.app.mountables"
+
+
+def test_mounts_under_hypercorn() -> None:
+    """ASGI apps get their own lifespan and state; resources join the native tree."""
+    mounts = ["--mount", f"/extra={MOUNTABLES}:asgi_app", "--mount", f"/old/legacy={MOUNTABLES}:resource"]
+    argv = hybrid_argv("--server", "hypercorn", *mounts)
+    with running(argv) as server:
+        extra = httpx.get(f"{server.url}/extra/x").json()
+        assert extra == {"path": "/extra/x", "root_path": "/extra", "started": True}
+        assert httpx.get(f"{server.url}/old/legacy").text == "hello from twisted at /old/legacy"
+        assert httpx.get(f"{server.url}/twisted/delayed?delay=0").content == BODY
+        assert server.stop() == 0
+        assert "mountables.asgi_app: lifespan shutdown" in server.log()
+
+
+def test_mount_at_root_replaces_the_site_under_hypercorn() -> None:
+    with running(hybrid_argv("--server", "hypercorn", "--mount", f"/={MOUNTABLES}:asgi_app")) as server:
+        assert httpx.get(f"{server.url}/any/path").json()["path"] == "/any/path"
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("front", ["twisted", "hypercorn"])
+def test_mount_imports_from_the_current_directory(tmp_path: Path, front: str) -> None:
+    """As ``uvicorn module:app`` does: no PYTHONPATH, the ``hybrid`` script, a module beside us."""
+    (tmp_path / "beside.py").write_text(
+        "from twisted.web.static import Data\nresource = Data(b'found in the current directory', 'text/plain')\n"
     )
-    assert result.returncode == 2
-    assert result.stderr == "hybrid serve: error: --mount is not supported with --server hypercorn yet\n"
+    hybrid = str(Path(sys.executable).parent / "hybrid")
+    argv = [hybrid, "serve", "--listen", LOCAL, "--server", front, "--mount", "/here=beside:resource"]
+    env = {"PYTHONPATH": ""}
+    with running(argv, cwd=tmp_path, env=env) as server:
+        assert httpx.get(f"{server.url}/here").text == "found in the current directory"
+
+
+def test_two_workers_under_hypercorn() -> None:
+    """Both workers answer (X-Worker), /stats is the pool's, SIGTERM stops them all."""
+    argv = hybrid_argv("--server", "hypercorn", "--workers", "2", "--mount", f"/extra={MOUNTABLES}:asgi_app")
+    with running(argv) as server:
+        seen: set[str] = set()
+
+        def both_answered() -> bool:
+            with httpx.Client() as client:  # a new connection each time: the kernel picks a worker
+                response = client.get(f"{server.url}/extra/x")
+            assert response.json()["started"] is True
+            seen.add(response.headers["x-worker"])
+            return seen == {"1", "2"}
+
+        wait_for(both_answered, "answers from both workers")
+        wait_for(lambda: None not in httpx.get(f"{server.url}/stats").json()["workers"].values(), "pooled /stats")
+        stats = httpx.get(f"{server.url}/stats").json()
+        assert set(stats["workers"]) == {"1", "2"}
+        assert server.stop() == 0
+        log = server.log()
+    assert log.count("under Hypercorn") == 2
+    assert "worker 1 (pid" in log and "worker 2 (pid" in log

@@ -1,0 +1,1 @@
+"""ASGI app modules in the shapes legacy Twisted code takes, served by ``hypercorn``/``uvicorn`` CLIs."""

@@ -1,0 +1,1 @@
+"""The README's migration walkthrough, on csvtsdb: a small Klein application from PyPI."""
