@@ -5,7 +5,8 @@ deadlines expire in the order they were set.  Keeping them in an insertion-
 ordered dict makes setting and clearing one O(1) with no timer per request
 (a reactor timer per request was a visible share of the per-request cost);
 a single timer is armed for the oldest and, when it fires, expires every
-deadline that has passed and re-arms for the next.
+deadline that has passed and re-arms for the next; it is cancelled when the
+last deadline is cleared.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ class Deadlines:
             self._timer = self._clock.callLater(self._timeout, self._fire)
 
     def clear(self, key: object) -> None:
-        self._pending.pop(key, None)
+        pending = self._pending
+        pending.pop(key, None)
+        if not pending and self._timer is not None:
+            # Nothing left to time: leave no timer behind (under load this is rare).
+            self._timer.cancel()
+            self._timer = None
 
     def _fire(self) -> None:
         self._timer = None
