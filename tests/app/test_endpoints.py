@@ -134,6 +134,8 @@ def test_post_stats_starts_a_new_peak_window(server: HybridProcess) -> None:
     with httpx.Client() as client:
         for side in SIDES:
             client.get(f"{server.url}/{side}/delayed?delay=0")
+        # The response leaves at send(); the endpoint's own bookkeeping may finish a loop turn later.
+        wait_for(lambda: all(client.get(f"{server.url}/stats").json()[s]["in_flight"] == 0 for s in SIDES), "idle")
         response = client.post(f"{server.url}/stats")
     assert response.status_code == 200
     assert [response.json()[side]["peak_in_flight"] for side in SIDES] == [0, 0]
