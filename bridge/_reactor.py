@@ -1,17 +1,33 @@
-"""Twisted's asyncio reactor with one change to the write path.
+"""Twisted's asyncio reactor, writing the way asyncio's own transports do.
 
 ``FileDescriptor.write`` never sends inline: it buffers and asks the reactor
-to watch the socket for writability, and ``doWrite`` later sends and stops
-watching.  On ``AsyncioSelectorReactor`` each watch/unwatch is an asyncio
-``add_writer``/``remove_writer`` -- a Handle, two ``epoll_ctl`` calls and a
-loop iteration per response -- which profiling (bench/PROFILE.md) showed to
-be the largest part of the asyncio reactor's cost against the epoll reactor.
+to watch the socket for writability (``startWriting`` -> ``addWriter``), and
+``doWrite`` sends later.  So when an ASGI app's ``await send(...)`` returns,
+its bytes still sit in Twisted's buffer until the loop turns, against ASGI's
+"flush ... into the send buffer before returning from a send call"; an app
+that then computes before its next await delays its own response.  Each
+watch/unwatch is also an asyncio ``add_writer``/``remove_writer`` (a Handle,
+two ``epoll_ctl`` calls), the largest part of the asyncio reactor's cost
+against the epoll reactor (bench/PROFILE.md).
 
-``BridgeReactor`` instead collects connected sockets that want writing and
-tries ``doWrite`` once for all of them on the next loop turn, from the top of
-the loop (so no protocol callback re-enters).  Only a socket whose data did
-not all go out is watched for writability, exactly as before.  Sockets that
-are still connecting, pipes and other writers take the stock path.
+``BridgeReactor.addWriter`` therefore, for a connected TCP or unix socket with
+nothing already queued, sends the new data at once with the transport's own
+``writeSomeData`` (as ``asyncio.selector_events._SelectorSocketTransport``
+does) and keeps only what the kernel refused, which is then watched for
+writability as before.  What ``doWrite`` does besides sending -- resuming a
+paused or pull producer, closing after ``loseConnection``, half-closing --
+never runs inside the caller's ``write()``: such writers are flushed through
+``doWrite`` once on the next loop turn, from the top of the loop, and watched
+only if data remains.  A send that fails reports ``connectionLost`` on the
+next loop turn too, as asyncio defers ``connection_lost`` with ``call_soon``.
+Sockets that are still connecting, pipes and other writers keep the flush on
+the next turn (connected) or the stock path (not connected).
+
+Streaming producers are paused exactly as before: ``write()`` pauses one when
+Twisted's own buffer passes ``bufferSize``, which now only holds what the
+kernel refused.  One ordering changes for unix sockets: bytes written before a
+``sendFileDescriptor`` call may already be gone, so write at least one byte
+after queueing a descriptor (Twisted documents no order between the two).
 """
 
 from __future__ import annotations
@@ -19,29 +35,41 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-from twisted.internet.main import installReactor
+from twisted.internet.main import CONNECTION_LOST, installReactor
 from twisted.python.log import callWithLogger
 
 
 class BridgeReactor(AsyncioSelectorReactor):
-    """``AsyncioSelectorReactor`` that sends pending data before watching for writability."""
+    """``AsyncioSelectorReactor`` whose socket writes go out before ``write()`` returns."""
 
     def __init__(self, eventloop: asyncio.AbstractEventLoop | None = None) -> None:
         super().__init__(eventloop)
+        #: Writers that ``doWrite`` once on the next loop turn.
         self._pendingWriters: dict[Any, None] = {}
         self._flushScheduled = False
         self._flushBatch: dict[Any, None] = {}
         self._flushing: Any = None
         self._flushingStopped = False
+        #: Writers whose inline send failed, with why; their connectionLost is due next turn.
+        self._failedWriters: dict[Any, BaseException] = {}
+        #: Writers emptied inline this turn: a pull producer registered after
+        #: the write still gets the resumeProducing a drained buffer brings.
+        self._sentInline: dict[Any, None] = {}
 
     def addWriter(self, writer: Any) -> None:
-        if writer in self._pendingWriters or writer in self._writers:
+        if writer in self._pendingWriters or writer in self._writers or writer in self._failedWriters:
             return
         if not getattr(writer, "connected", False):
             super().addWriter(writer)
             return
+        if _canSendInline(writer) and self._sendInline(writer):
+            return
         self._pendingWriters[writer] = None
+        self._scheduleFlush()
+
+    def _scheduleFlush(self) -> None:
         if not self._flushScheduled:
             self._flushScheduled = True
             self._asyncioEventloop.call_soon(self._flushPendingWriters)
@@ -63,8 +91,58 @@ class BridgeReactor(AsyncioSelectorReactor):
         removed: list[Any] = super().removeAll()
         return removed + [w for w in pending if w not in removed and w is not self.waker]
 
+    def _sendInline(self, writer: Any) -> bool:
+        """Send ``writer``'s queued data now; ``False`` if it still needs a ``doWrite`` next turn.
+
+        Leaves the buffers as ``doWrite`` would after a partial send, so the
+        watched path picks up exactly where this one stopped.
+        """
+        chunks: list[bytes] = writer._tempDataBuffer
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        writer._tempDataBuffer = []
+        writer._tempDataLen = 0
+        sent = 0
+        view = memoryview(data)
+        while sent < len(data):
+            offered = min(len(data) - sent, writer.SEND_LIMIT)  # what one writeSomeData call tries
+            result = writer.writeSomeData(view[sent:])
+            if isinstance(result, BaseException) or result < 0:
+                self._failInline(writer, result)
+                return True
+            sent += result
+            if result < offered:
+                break  # the kernel buffer is full
+        if sent < len(data):
+            writer.dataBuffer, writer.offset = data, sent
+            AsyncioSelectorReactor.addWriter(self, writer)
+            return True
+        writer.dataBuffer, writer.offset = b"", 0
+        if _awaitsResume(writer):
+            return False
+        self._sentInline[writer] = None
+        self._scheduleFlush()
+        return True
+
+    def _failInline(self, writer: Any, why: BaseException | int) -> None:
+        """Report the failed send with connectionLost on the next loop turn, never inside write()."""
+        self._failedWriters[writer] = why if isinstance(why, BaseException) else CONNECTION_LOST
+        self._asyncioEventloop.call_soon(self._reportFailedWriter, writer)
+
+    def _reportFailedWriter(self, writer: Any) -> None:
+        why = self._failedWriters.pop(writer)
+        # Lost meanwhile (a read saw the reset), or abortConnection() already
+        # scheduled its own connectionLost: report nothing twice.
+        if writer.disconnected or getattr(writer, "_aborting", False):
+            return
+        callWithLogger(writer, self._disconnectSelectable, writer, why, False)
+
     def _flushPendingWriters(self) -> None:
         self._flushScheduled = False
+        sent, self._sentInline = self._sentInline, {}
+        for writer in sent:
+            idle = writer not in self._writers and writer not in self._failedWriters
+            if idle and getattr(writer, "connected", False) and _awaitsResume(writer):
+                self._pendingWriters[writer] = None
         batch = self._flushBatch = self._pendingWriters
         self._pendingWriters = {}
         while batch:
@@ -79,6 +157,33 @@ class BridgeReactor(AsyncioSelectorReactor):
             # (a full socket buffer) fall back to watching for writability.
             if not self._flushingStopped and writer.fileno() != -1 and getattr(writer, "connected", False):
                 AsyncioSelectorReactor.addWriter(self, writer)
+
+
+def _awaitsResume(writer: Any) -> bool:
+    """Whether ``doWrite`` would resume ``writer``'s producer once its buffer is empty.
+
+    That is a pull producer, or a streaming one that a ``write()`` paused.
+    """
+    return writer.producer is not None and (not writer.streamingProducer or writer.producerPaused)
+
+
+def _canSendInline(writer: Any) -> bool:
+    """Whether ``writer`` is a connected socket with fresh data and nothing else to do first.
+
+    Anything ``doWrite`` must handle itself -- an earlier partial send still
+    queued, a close or half-close requested, an aborted connection, file
+    descriptors waiting to ride along (unix sockets) -- keeps the ``doWrite``
+    path, so ordering and Twisted's semantics are untouched.
+    """
+    return (
+        isinstance(writer, tcp.Connection)
+        and writer._tempDataLen > 0
+        and writer.offset == len(writer.dataBuffer)
+        and not writer.disconnecting
+        and not writer._writeDisconnecting
+        and not writer._aborting
+        and not getattr(writer, "_sendmsgQueue", None)
+    )
 
 
 def install(eventloop: asyncio.AbstractEventLoop | None = None) -> BridgeReactor:

@@ -27,7 +27,7 @@ class Sink(protocol.Protocol):
 
 class Source(protocol.Protocol):
     def connectionMade(self) -> None:
-        # One write far beyond the socket buffer: the first attempt sends part,
+        # One write far beyond the socket buffer: the inline send takes part,
         # the rest must go out once the socket is watched for writability.
         self.transport.write(b"x" * SIZE)  # type: ignore[union-attr]
         results["writers_after_write"] = len(reactor.getWriters())
