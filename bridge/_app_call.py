@@ -75,6 +75,9 @@ class AppCall:
     :param on_done: called once, on the loop, with the ``Outcome``, after any
         exception was logged.
     :param label: names the call in log lines (``"GET /x"``, ``"WebSocket /ws"``).
+    :param quiet: says which exceptions the host expects and need no
+        traceback in the log (besides ``ClientDisconnected`` once the
+        connection is gone).
     """
 
     __slots__ = (
@@ -85,6 +88,7 @@ class AppCall:
         "_loop",
         "_news_waiters",
         "_on_done",
+        "_quiet",
         "_writable_waiters",
         "gone",
         "paused",
@@ -92,9 +96,14 @@ class AppCall:
     )
 
     def __init__(
-        self, runner: Runner, on_done: Callable[[Outcome], None], label: Callable[[], str]
+        self,
+        runner: Runner,
+        on_done: Callable[[Outcome], None],
+        label: Callable[[], str],
+        quiet: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self._clock = runner.clock
+        self._quiet = quiet
         self._grace = runner.options.disconnect_grace
         self._on_done = on_done
         self._label = label
@@ -165,6 +174,11 @@ class AppCall:
         if self.task is not None:
             self.task.cancel()
 
+    def _expected(self, error: BaseException) -> bool:
+        if isinstance(error, ClientDisconnected) and self.gone:
+            return True
+        return self._quiet is not None and self._quiet(error)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         if self._grace_timer is not None:
             if self._grace_timer.active():
@@ -174,7 +188,7 @@ class AppCall:
             outcome = Outcome(cancelled=True)
         else:
             error = task.exception()
-            if error is not None and not (isinstance(error, ClientDisconnected) and self.gone):
+            if error is not None and not self._expected(error):
                 _log.failure(
                     "Exception in ASGI application for {call}",
                     failure=Failure(error, type(error), error.__traceback__),

@@ -58,6 +58,10 @@ class InFlight:
     def full(self) -> bool:
         return self.limit is not None and len(self._calls) >= self.limit
 
+    def calls(self) -> list[object]:
+        """The calls in flight now (a copy: ending one changes the set)."""
+        return list(self._calls)
+
     def add(self, call: object) -> None:
         self._calls.add(call)
 
