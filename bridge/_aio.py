@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
@@ -91,6 +91,17 @@ def spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     return reactor_loop().create_task(coro)
 
 
+def start_task(loop: asyncio.AbstractEventLoop, call: Awaitable[T]) -> asyncio.Future[T]:
+    """Run an app call (any awaitable) as a Task on ``loop``, the reactor's.
+
+    ``create_task`` directly for the usual coroutine: ``ensure_future``'s
+    checks would be paid on every request.
+    """
+    if asyncio.iscoroutine(call):
+        return loop.create_task(call)
+    return asyncio.ensure_future(call, loop=loop)
+
+
 def as_deferred(future: asyncio.Future[T]) -> Deferred[T]:
     """Wrap a Future or Task for Twisted; cancelling the Deferred cancels it."""
     return Deferred.fromFuture(future)
@@ -101,4 +112,4 @@ def as_future(deferred: Deferred[T]) -> asyncio.Future[T]:
     return deferred.asFuture(reactor_loop())
 
 
-__all__ = ["ReactorMismatch", "as_deferred", "as_future", "install_reactor", "reactor_loop", "spawn"]
+__all__ = ["ReactorMismatch", "as_deferred", "as_future", "install_reactor", "reactor_loop", "spawn", "start_task"]

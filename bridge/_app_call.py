@@ -15,7 +15,6 @@ Everything here runs on the reactor's thread, which is the loop's thread.
 from __future__ import annotations
 
 import asyncio
-from asyncio import iscoroutine
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from bridge._aio import start_task
 from bridge._deadlines import Deadlines
 from bridge._options import InFlight, Options
 from bridge.errors import ClientDisconnected
@@ -109,7 +109,7 @@ class AppCall:
         self._label = label
         self._grace_timer: IDelayedCall | None = None
         self._loop = runner.loop
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[None] | None = None
         self._news_waiters: list[asyncio.Future[None]] | None = None
         self._writable_waiters: list[asyncio.Future[None]] | None = None
         #: The transport paused its producer: ``send()`` waits.
@@ -118,8 +118,7 @@ class AppCall:
         self.gone = False
 
     def start(self, loop: asyncio.AbstractEventLoop, call: Awaitable[None]) -> None:
-        # create_task directly for the usual coroutine: ensure_future's checks are per request.
-        task = self.task = loop.create_task(call) if iscoroutine(call) else asyncio.ensure_future(call, loop=loop)
+        task = self.task = start_task(loop, call)
         task.add_done_callback(self._done)
 
     # -- the waits ------------------------------------------------------------
@@ -179,7 +178,7 @@ class AppCall:
             return True
         return self._quiet is not None and self._quiet(error)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Future[None]) -> None:
         if self._grace_timer is not None:
             if self._grace_timer.active():
                 self._grace_timer.cancel()
