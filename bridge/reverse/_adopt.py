@@ -50,11 +50,9 @@ def adopt(reactor: AsyncioSelectorReactor, loop: asyncio.AbstractEventLoop) -> N
     reactor._timerHandle = reactor._scheduledAt = None
     reactor._asyncioEventloop = loop
     for reader in readers:
-        if reader.fileno() != -1:  # closed since: nothing to watch
-            reactor.addReader(reader)
+        reactor.addReader(reader)
     for writer in writers:
-        if writer.fileno() != -1:
-            reactor.addWriter(writer)
+        reactor.addWriter(writer)
     reactor._reschedule()
     if isinstance(reactor, BridgeReactor) and reactor._flushScheduled:
         # Its call_soon went to the old loop: ask the new one.
