@@ -70,8 +70,11 @@ def test_mounts_under_hypercorn() -> None:
 
 
 def test_mount_at_root_replaces_the_site_under_hypercorn() -> None:
-    with running(hybrid_argv("--server", "hypercorn", "--mount", f"/={MOUNTABLES}:asgi_app")) as server:
-        assert httpx.get(f"{server.url}/any/path").json()["path"] == "/any/path"
+    """Other mounts still apply under it, as on the Twisted front."""
+    mounts = ["--mount", f"/={MOUNTABLES}:asgi_app", "--mount", f"/legacy={MOUNTABLES}:resource"]
+    with running(hybrid_argv("--server", "hypercorn", *mounts)) as server:
+        assert httpx.get(f"{server.url}/any/path").json() == {"path": "/any/path", "root_path": "", "started": True}
+        assert httpx.get(f"{server.url}/legacy").text == "hello from twisted at /legacy"
         assert server.stop() == 0
 
 
