@@ -113,6 +113,17 @@ CLIENT_DROP = {
 }
 
 
+def test_a_failing_protocol_closes_with_1011_and_is_logged(server: CLIServer) -> None:
+    with opened(server) as client:
+        client.send("fail")
+        with pytest.raises(ConnectionClosedError):
+            client.recv(timeout=10)
+        assert client.close_code == 1011
+    assert "RuntimeError: legacy WebSocket protocol failed on purpose" in server.output()
+    ending = wait_for_state(server, lambda s: s["endings"], "the protocol's connectionLost")["endings"]
+    assert ending == [CLEAN + "The WebSocket was closed by the server."]
+
+
 def test_client_close_code_reaches_twisted_as_the_server_reports_it(server: CLIServer) -> None:
     with opened(server) as client:
         client.close(code=4002, reason="bye")
