@@ -24,6 +24,7 @@ IMPORT_TIME_WORK = [
     "LoopingCall ticked twice",
     "adoptStreamConnection got 'written at import'",
     "callLater ran",
+    "callWhenRunning ran",
     "connectTCP echoed 'hello over connectTCP'",
 ]
 

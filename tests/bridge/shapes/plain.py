@@ -47,6 +47,7 @@ def tick() -> None:
 
 task.LoopingCall(tick).start(0.01, now=False)
 reactor.callLater(0, EVENTS.append, "callLater ran")
+reactor.callWhenRunning(EVENTS.append, "callWhenRunning ran")
 listening = reactor.listenTCP(0, protocol.ServerFactory.forProtocol(Echo), interface="127.0.0.1")  # type: ignore[arg-type]
 ECHO_PORT: int = listening.getHost().port  # type: ignore[attr-defined]
 reactor.connectTCP("127.0.0.1", ECHO_PORT, protocol.ClientFactory.forProtocol(Greeter))  # type: ignore[arg-type]
