@@ -1,5 +1,5 @@
 """Shape (b): ``from twisted.internet import reactor`` at the top, after ``install_reactor()``,
-with work scheduled at import time: a callLater, a LoopingCall, a listening port, a client
+with work scheduled at import time: a callLater, a callWhenRunning, a LoopingCall, a listening port, a client
 connection to it, and a write on an adopted connection.  ``/events`` says what of it ran, once
 the server's loop runs."""
 
