@@ -33,7 +33,6 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IReactorThreads
@@ -41,7 +40,7 @@ from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 from twisted.web.resource import IResource, Resource
 from twisted.web.wsgi import WSGIResource
 
-from app.in_flight import limit_native_sides
+from app.in_flight import InFlightLimit, limit_native_sides
 from app.mounts import Kind
 from app.mounts import Mount as MountedObject
 from app.options import ServeOptions
@@ -64,9 +63,10 @@ def build_app(options: ServeOptions, reactor: Any, mounts: Sequence[MountedObjec
     """The hybrid site, with ``--mount``s, as one ASGI app.
 
     As on the Twisted front, a mount at ``/`` replaces the demo site and the others go over it.
-    Twisted resources and WSGI apps (on the reactor's thread pool, through Twisted's
-    ``WSGIResource``) join the native tree; ASGI apps are routed to directly, each with its
-    lifespan run in the server's.
+    ASGI apps are routed to directly, each with its lifespan run in the server's.  Twisted
+    resources and WSGI apps (on the reactor's thread pool, through Twisted's ``WSGIResource``)
+    join the native tree behind one ``TwistedResourceApp``; under an ASGI app at ``/`` their
+    prefixes are routed to it.
     """
     asgi_mounts = [m for m in mounts if m.kind is Kind.ASGI]
     tree_mounts = [m for m in mounts if m.kind is not Kind.ASGI]
@@ -75,39 +75,34 @@ def build_app(options: ServeOptions, reactor: Any, mounts: Sequence[MountedObjec
     routes = [Mount(m.spec.prefix.rstrip("/"), app=apps[m.spec]) for m in asgi_mounts if m.spec.segments]
     root_app = next((apps[m.spec] for m in reversed(asgi_mounts) if not m.spec.segments), None)
     site: HybridSite | None = None
-    root: Resource | None = None
     root_resources = [m for m in tree_mounts if not m.spec.segments]
     if root_resources:
-        root = as_root(_tree_resource(root_resources[-1], reactor))
+        root = as_root(_tree_resource(root_resources[-1], options, reactor))
     elif root_app is None:
         site = build_site(reactor, options.delay)
         root = site.native_root()
-    elif tree_mounts:
-        root = Resource()
-    native: TwistedResourceApp | None = None
-    peer_stats: IService | None = None
-    if root is not None:
-        for mount in tree_mounts:
-            if mount.spec.segments:
-                put_mount(root, mount, _tree_resource(mount, reactor))
-        limit_native_sides(root, options.max_in_flight)
-        worker = WorkerIdentity.from_environ()
-        peer_stats = share_stats(worker, root, reactor) if worker is not None else None
-        native = TwistedResourceApp(root, max_body_size=options.max_body_size)
-    if site is not None:
         routes.append(Mount("/asgi", app=site.asgi_app))
-    if root_app is not None:
-        routes.append(Mount("/", app=root_app))
-    elif native is not None:
+    else:
+        root = Resource()
+    for mount in tree_mounts:
+        if mount.spec.segments:
+            put_mount(root, mount, _tree_resource(mount, options, reactor))
+    limit_native_sides(root, options.max_in_flight)
+    worker = WorkerIdentity.from_environ()
+    peer_stats = share_stats(worker, root, reactor) if worker is not None else None
+    native = TwistedResourceApp(root, max_body_size=options.max_body_size)
+    if root_app is None:
         routes.append(Mount("/", app=native))
+    else:
+        prefixes = [m.spec.prefix.rstrip("/") for m in tree_mounts]
+        routes.append(Mount("/", app=ByPrefix(prefixes, native, root_app)))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         # Mounted apps get no lifespan of their own: run them all here.  The asyncio side's
         # state (its counters) becomes the server's, which Hypercorn copies into every scope.
         async with AsyncExitStack() as stack:
-            if native is not None:
-                await stack.enter_async_context(native.lifespan())
+            await stack.enter_async_context(native.lifespan())
             if peer_stats is not None:
                 peer_stats.startService()
                 stack.push_async_callback(as_future_of, peer_stats.stopService)
@@ -123,11 +118,12 @@ def build_app(options: ServeOptions, reactor: Any, mounts: Sequence[MountedObjec
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def _tree_resource(mount: MountedObject, reactor: Any) -> IResource:
-    if mount.kind is Kind.WSGI:
-        return WSGIResource(reactor, reactor.getThreadPool(), mount.target)
+def _tree_resource(mount: MountedObject, options: ServeOptions, reactor: Any) -> IResource:
+    """A resource or WSGI mount as a resource, behind ``--max-in-flight`` as on the Twisted front."""
     resource: IResource = mount.target
-    return resource
+    if mount.kind is Kind.WSGI:
+        resource = WSGIResource(reactor, reactor.getThreadPool(), mount.target)
+    return resource if options.max_in_flight is None else InFlightLimit(resource, options.max_in_flight)
 
 
 async def as_future_of(stop: Callable[[], Any]) -> None:
@@ -212,6 +208,21 @@ class WithState:
         if scope["type"] in ("http", "websocket"):
             scope = {**scope, "state": dict(self._state)}
         await self._app(scope, receive, send)
+
+
+class ByPrefix:
+    """Sends requests under any of ``prefixes`` (the path itself or below it) to ``native``, the
+    rest to ``other``: the Twisted tree's mounts over an ASGI app mounted at ``/``."""
+
+    def __init__(self, prefixes: Sequence[str], native: ASGIApp, other: ASGIApp) -> None:
+        self._prefixes = tuple(prefixes)
+        self._native = native
+        self._other = other
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        ours = any(path == prefix or path.startswith(prefix + "/") for prefix in self._prefixes)
+        await (self._native if ours else self._other)(scope, receive, send)
 
 
 class WorkerTag:

@@ -57,10 +57,13 @@ MOUNTABLES = "tests.app.mountables"
 
 
 def test_mounts_under_hypercorn() -> None:
-    """ASGI apps get their own lifespan and state; resources join the native tree."""
+    """ASGI apps get their own lifespan and state; resources and WSGI apps join the native tree."""
     mounts = ["--mount", f"/extra={MOUNTABLES}:asgi_app", "--mount", f"/old/legacy={MOUNTABLES}:resource"]
+    mounts += ["--mount", "/flask=tests.app.wsgi_mountables:flask_app"]
     argv = hybrid_argv("--server", "hypercorn", *mounts)
     with running(argv) as server:
+        assert httpx.get(f"{server.url}/flask/greet/ada").text == "hello ada"
+        assert httpx.get(f"{server.url}/flask/").json()["script_name"] == "/flask"
         extra = httpx.get(f"{server.url}/extra/x").json()
         assert extra == {"path": "/extra/x", "root_path": "/extra", "started": True}
         assert httpx.get(f"{server.url}/old/legacy").text == "hello from twisted at /old/legacy"
@@ -70,8 +73,11 @@ def test_mounts_under_hypercorn() -> None:
 
 
 def test_mount_at_root_replaces_the_site_under_hypercorn() -> None:
-    with running(hybrid_argv("--server", "hypercorn", "--mount", f"/={MOUNTABLES}:asgi_app")) as server:
-        assert httpx.get(f"{server.url}/any/path").json()["path"] == "/any/path"
+    """Other mounts still apply under it, as on the Twisted front."""
+    mounts = ["--mount", f"/={MOUNTABLES}:asgi_app", "--mount", f"/legacy={MOUNTABLES}:resource"]
+    with running(hybrid_argv("--server", "hypercorn", *mounts)) as server:
+        assert httpx.get(f"{server.url}/any/path").json() == {"path": "/any/path", "root_path": "", "started": True}
+        assert httpx.get(f"{server.url}/legacy").text == "hello from twisted at /legacy"
         assert server.stop() == 0
 
 

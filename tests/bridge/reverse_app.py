@@ -1,7 +1,8 @@
 """ASGI apps that the reverse-adapter tests serve with Hypercorn, in a subprocess.
 
-Nothing here imports ``twisted.internet.reactor``: Hypercorn imports this module before it
-creates its event loop, and the reactor must be installed on that loop.
+Nothing here imports ``twisted.internet.reactor``: these apps take the factory shape, the tree
+built by a function once the reactor runs (``test_reverse_shapes.py`` covers the shapes that
+install and import the reactor at import time).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A legacy Twisted resource tree, written as for a native Site, served by the reverse tests.
 
 Like the Twisted Web tutorials, it imports the global reactor at import time; the test apps
-(``reverse_app.py``) therefore hand ``TwistedResourceApp`` a function that imports this module
-only once the asyncio reactor runs on the server's loop.
+(``reverse_app.py``) hand ``TwistedResourceApp`` a function that imports this module once the
+reactor runs.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ from tests.bridge.asgi_cli import SERVERS, CLIServer, serving, wait_for_exit
 
 IMPORT_TIME_WORK = [
     "LoopingCall ticked twice",
+    "adoptStreamConnection got 'written at import'",
     "callLater ran",
+    "callWhenRunning ran",
     "connectTCP echoed 'hello over connectTCP'",
 ]
 

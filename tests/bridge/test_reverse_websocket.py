@@ -4,6 +4,7 @@ Uvicorn command lines, with the ``websockets`` client: the ASGI ``websocket`` sc
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,6 +113,17 @@ CLIENT_DROP = {
 }
 
 
+def test_a_failing_protocol_closes_with_1011_and_is_logged(server: CLIServer) -> None:
+    with opened(server) as client:
+        client.send("fail")
+        with pytest.raises(ConnectionClosedError):
+            client.recv(timeout=10)
+        assert client.close_code == 1011
+    assert "RuntimeError: legacy WebSocket protocol failed on purpose" in server.output()
+    ending = wait_for_state(server, lambda s: s["endings"], "the protocol's connectionLost")["endings"]
+    assert ending == [CLEAN + "The WebSocket was closed by the server."]
+
+
 def test_client_close_code_reaches_twisted_as_the_server_reports_it(server: CLIServer) -> None:
     with opened(server) as client:
         client.close(code=4002, reason="bye")
@@ -160,6 +172,27 @@ def test_a_reader_that_stops_pauses_the_producer(server: CLIServer) -> None:
     assert len(received) == count and all(message == CHUNK for message in received)
     assert texts[0] == "welcome"
     assert texts[1].startswith(f"streamed {count}, paused ")
+
+
+def test_a_client_leaving_mid_stream_stops_the_producer(server: CLIServer) -> None:
+    client = WSConnection(ConnectionType.CLIENT)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(client.send(Request(host="test", target="/ws")))
+        events: list[Event] = []
+        while not any(isinstance(event, AcceptConnection) for event in events):
+            client.receive_data(sock.recv(4096))
+            events.extend(client.events())
+        sock.sendall(client.send(TextMessage("stream 2000")))
+        wait_for_state(server, lambda s: s["streams"] and s["streams"][0]["paused"], "a pause")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, no close frame
+    final = wait_for_state(server, lambda s: s["endings"], "the protocol's connectionLost")
+    assert final["endings"][0].startswith(LOST)
+    assert final["streams"][0]["paused"] is True  # stopProducing
+    assert final["streams"][0]["sent"] < 2000
+    assert "Traceback" not in server.output()
+    with opened(server) as again:  # and the server goes on serving
+        again.send("next")
+        assert again.recv(timeout=10) == "next"
 
 
 def test_paths_that_do_not_upgrade_are_refused_with_their_status(server: CLIServer) -> None:

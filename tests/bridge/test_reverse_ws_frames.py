@@ -1,11 +1,14 @@
-"""``FrameMirror`` on its own: Twisted's server bytes in, ASGI messages out, and back."""
+"""The sans-IO parts of the reverse WebSocket path: ``FrameMirror`` and the handshake headers."""
 
 from __future__ import annotations
+
+import base64
 
 import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
+from bridge.reverse._ws import upgrade_headers
 from bridge.reverse._ws_frames import FrameMirror, HandshakeRefused
 
 HANDSHAKE = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
@@ -56,3 +59,15 @@ def test_received_messages_become_masked_client_frames() -> None:
     )
     events = list(server.events())
     assert [(type(e).__name__, e.data) for e in events] == [("TextMessage", "é"), ("BytesMessage", b"\x01")]  # type: ignore[attr-defined]
+
+
+def test_handshake_headers_are_completed_for_servers_that_leave_them_out() -> None:
+    """A WebSocket over HTTP/2 (RFC 8441) has no Upgrade or key for Twisted's handshake to check."""
+    h2_scope = {"headers": [(b"Host", b"example"), (b"sec-websocket-version", b"13")]}
+    headers = dict(upgrade_headers(h2_scope))
+    assert (headers[b"host"], headers[b"upgrade"], headers[b"connection"]) == (b"example", b"websocket", b"Upgrade")
+    assert headers[b"sec-websocket-version"] == b"13"
+    assert len(base64.b64decode(headers[b"sec-websocket-key"])) == 16
+    h1_scope = {"headers": [(b"upgrade", b"websocket"), (b"connection", b"upgrade"), (b"sec-websocket-key", b"k")]}
+    assert upgrade_headers(h1_scope)[:3] == h1_scope["headers"]
+    assert len(upgrade_headers(h1_scope)) == 4  # only the version was missing

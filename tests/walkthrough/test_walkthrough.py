@@ -33,6 +33,9 @@ PHASE_2 = [
     "hybrid serve --server hypercorn --mount /=tests.walkthrough.rewritten:app",
 ]
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+PREFIX = "TSDB_FILE=/tmp/data.csv "
+
 LINE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00, \"%s\", %s\n"
 
 
@@ -69,3 +72,8 @@ def test_csvtsdb_behaves_the_same(command: str, tmp_path: Path) -> None:
         assert tail.headers["content-type"] == "text/html"
         assert client.get("/nothing").status_code == 404
     assert re.fullmatch(LINE % ("coffee", "2.0") + LINE % ("tea", "1.0") + LINE % ("water", "0.5"), data.read_text())
+
+
+def test_these_are_the_readme_commands() -> None:
+    printed = [line.removeprefix(PREFIX) for line in README.read_text().splitlines() if line.startswith(PREFIX)]
+    assert printed == PHASE_1 + PHASE_2

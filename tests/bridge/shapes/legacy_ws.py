@@ -1,7 +1,7 @@
 """A ``twisted.web.websocket`` protocol as Twisted's howto writes one, with a few commands.
 
 Text messages are commands or echoed: ``close CODE`` closes with that code, ``ping PAYLOAD``
-pings the client, ``stream N`` sends N binary messages of 64 KiB from a push producer (so a
+pings the client, ``fail`` raises, ``stream N`` sends N binary messages of 64 KiB from a push producer (so a
 slow reader pauses it) and then ``streamed N, paused P``.  Binary messages are echoed.  How
 each connection ended and how far each stream got are kept for ``/ws-state``.
 """
@@ -88,6 +88,8 @@ class CommandProtocol:
             self.transport.ping(argument.encode())
         elif command == "stream":
             Streamer(self.transport, int(argument)).start()
+        elif command == "fail":
+            raise RuntimeError("legacy WebSocket protocol failed on purpose")
         else:
             self.transport.sendTextMessage(message)
 

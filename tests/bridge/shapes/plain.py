@@ -1,9 +1,11 @@
 """Shape (b): ``from twisted.internet import reactor`` at the top, after ``install_reactor()``,
-with work scheduled at import time: a callLater, a LoopingCall, a listening port and a client
-connection to it.  ``/events`` says what of it ran, once the server's loop runs."""
+with work scheduled at import time: a callLater, a callWhenRunning, a LoopingCall, a listening port, a client
+connection to it, and a write on an adopted connection.  ``/events`` says what of it ran, once
+the server's loop runs."""
 
 import asyncio
 import json
+import socket
 from typing import Any
 
 import bridge
@@ -45,9 +47,27 @@ def tick() -> None:
 
 task.LoopingCall(tick).start(0.01, now=False)
 reactor.callLater(0, EVENTS.append, "callLater ran")
+reactor.callWhenRunning(EVENTS.append, "callWhenRunning ran")
 listening = reactor.listenTCP(0, protocol.ServerFactory.forProtocol(Echo), interface="127.0.0.1")  # type: ignore[arg-type]
 ECHO_PORT: int = listening.getHost().port  # type: ignore[attr-defined]
 reactor.connectTCP("127.0.0.1", ECHO_PORT, protocol.ClientFactory.forProtocol(Greeter))  # type: ignore[arg-type]
+
+
+class Writer(protocol.Protocol):
+    def connectionMade(self) -> None:
+        self.transport.write(b"written at import")  # type: ignore[union-attr]
+
+
+class Reader(protocol.Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        EVENTS.append(f"adoptStreamConnection got {data.decode()!r}")
+
+
+# Both ends of a socket pair, connected at once: Writer's write is still waiting to be flushed
+# when the reactor moves to the server's loop.
+for end, speaker in zip(socket.socketpair(), (Writer, Reader), strict=True):
+    reactor.adoptStreamConnection(end.fileno(), socket.AF_UNIX, protocol.ServerFactory.forProtocol(speaker))  # type: ignore[attr-defined]
+    end.close()  # the reactor has its own duplicate
 
 
 class Events(Resource):
