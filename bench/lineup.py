@@ -255,6 +255,15 @@ _WEBSOCKET = [
     "txasgi-starlette",
 ]
 
+_BACKGROUND = [
+    "bridge-starlette",
+    "hybrid-starlette",
+    "daphne-starlette",
+    "hypercorn-starlette",
+    "uvicorn-h11-starlette",
+    "uvicorn-fast-starlette",
+]
+
 LINEUPS: dict[str, list[str]] = {
     "W1": _W1,
     "W2": _TUTORIAL,
@@ -262,4 +271,5 @@ LINEUPS: dict[str, list[str]] = {
     "W3-slow": _STREAMING,
     "W4": _STREAMING,
     "W5": _WEBSOCKET,
+    "W6": _BACKGROUND,
 }

@@ -45,9 +45,10 @@ FULL = Profile(
     hello_connections=64,
     hello_warmup=2,
     hello_seconds=4,
-    held_connections=10_000,
-    held_delay=5.0,
-    held_rounds=2,
+    # The issues' load: 5,000 connections each holding a 1-s request, for 10 s.
+    held_connections=5_000,
+    held_delay=1.0,
+    held_rounds=10,
     held_ramp_rate=2500.0,
     transfer_bytes=1024 * MIB,
     slow_rate=1e6,

@@ -19,7 +19,7 @@ from bench import machine
 from bench.lineup import LINEUPS, SERVERS
 from bench.procs import SERVER_CPU, ForeignLoad, Launched, free_port, pinned, wait_ready
 from bench.profiles import Profile
-from bench.workloads import download, held, hello, upload, websocket
+from bench.workloads import background, download, held, hello, upload, websocket
 from bench.workloads.common import Target, WorkloadError, shell
 
 WORKLOADS: dict[str, ModuleType] = {
@@ -28,8 +28,9 @@ WORKLOADS: dict[str, ModuleType] = {
     "W3": download,
     "W4": upload,
     "W5": websocket,
+    "W6": background,
 }
-ORDER = ["W1", "W2", "W3", "W3-slow", "W4", "W5"]
+ORDER = ["W1", "W2", "W3", "W3-slow", "W4", "W5", "W6"]
 #: The machine is shared: a run during which other processes used more than this share of a core
 #: is measured again, up to the profile's ``disturbed_retries`` times (the last attempt is kept).
 DISTURBED_PCT = 25.0

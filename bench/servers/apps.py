@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 import anyio
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -168,6 +169,21 @@ async def upload(request: Request) -> Response:
     return Response(upload_report(received, first_chunk_at, called_at), media_type="application/json")
 
 
+#: W6: how long the background task computes before its first await.
+CRUNCH_SECONDS = 1.0
+
+
+async def crunch() -> None:
+    """Computes for ``CRUNCH_SECONDS`` without awaiting: it holds the loop, as CPU-bound code does."""
+    end = time.monotonic() + CRUNCH_SECONDS
+    while time.monotonic() < end:
+        pass
+
+
+async def background(request: Request) -> Response:
+    return PlainTextResponse("done", background=BackgroundTask(crunch))
+
+
 async def echo(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
@@ -189,6 +205,7 @@ starlette_app = Starlette(
         Route("/delayed", delayed),
         Route("/download", download),
         Route("/upload", upload, methods=["POST"]),
+        Route("/background", background),
         WebSocketRoute("/ws", echo),
     ]
 )

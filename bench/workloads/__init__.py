@@ -1,1 +1,1 @@
-"""One module per workload (W1-W5): drive a running server, return the figures of one run."""
+"""One module per workload (W1-W6): drive a running server, return the figures of one run."""
