@@ -101,17 +101,17 @@ class BridgeReactor(AsyncioSelectorReactor):
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         writer._tempDataBuffer = []
         writer._tempDataLen = 0
+        result = writer.writeSomeData(data)
         sent = 0
-        view = memoryview(data)
-        while sent < len(data):
-            offered = min(len(data) - sent, writer.SEND_LIMIT)  # what one writeSomeData call tries
-            result = writer.writeSomeData(view[sent:])
+        while True:
             if isinstance(result, BaseException) or result < 0:
                 self._failInline(writer, result)
                 return True
             sent += result
-            if result < offered:
-                break  # the kernel buffer is full
+            # writeSomeData sends at most SEND_LIMIT bytes; less than that means the kernel is full.
+            if sent == len(data) or result < writer.SEND_LIMIT:
+                break
+            result = writer.writeSomeData(memoryview(data)[sent:])
         if sent < len(data):
             writer.dataBuffer, writer.offset = data, sent
             AsyncioSelectorReactor.addWriter(self, writer)
