@@ -1,7 +1,8 @@
 """A Starlette app whose response has a CPU-bound background task, for test_send_means_sent.
 
-Run as a script with a directory: serves ``GET /`` on 127.0.0.1 (an ephemeral port, printed as
-LISTENING <port>) through ``bridge.ASGIResource`` on a ``StreamingSite``.  The background task
+Run as a script with a directory (and, for TLS, a certificate and key file): serves ``GET /`` on
+127.0.0.1 (an ephemeral port, printed as LISTENING <port>) through ``bridge.ASGIResource`` on a
+``StreamingSite``, over an ``ssl:`` endpoint when given the PEM files.  The background task
 computes without awaiting until ``DIR/release`` exists (or for at most ``CRUNCH_LIMIT`` seconds),
 then writes ``DIR/crunch-done`` saying which ended it.
 """
@@ -53,5 +54,8 @@ def announce(port: object) -> None:
 
 
 site = StreamingSite(ASGIResource(app))
-endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site).addCallback(announce)
+listen = "tcp:0:interface=127.0.0.1"
+if len(sys.argv) == 4:
+    listen = f"ssl:0:interface=127.0.0.1:certKey={sys.argv[2]}:privateKey={sys.argv[3]}"
+endpoints.serverFromString(reactor, listen).listen(site).addCallback(announce)
 reactor.run()
