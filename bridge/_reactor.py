@@ -21,7 +21,9 @@ never runs inside the caller's ``write()``: such writers are flushed through
 only if data remains.  A send that fails reports ``connectionLost`` on the
 next loop turn too, as asyncio defers ``connection_lost`` with ``call_soon``.
 Sockets that are still connecting, pipes and other writers keep the flush on
-the next turn (connected) or the stock path (not connected).
+the next turn (connected) or the stock path (not connected).  ``listenSSL``
+and ``connectSSL`` (and so ``ssl:`` endpoints) use a TLS protocol that does
+not hold small writes back for a reactor iteration (``_ImmediateTLSFactory``).
 
 Streaming producers are paused exactly as before: ``write()`` pauses one when
 Twisted's own buffer passes ``bufferSize``, which now only holds what the
@@ -38,6 +40,7 @@ from typing import Any
 from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.main import CONNECTION_LOST, installReactor
+from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.log import callWithLogger
 
 
@@ -91,6 +94,24 @@ class BridgeReactor(AsyncioSelectorReactor):
         removed: list[Any] = super().removeAll()
         return removed + [w for w in pending if w not in removed and w is not self.waker]
 
+    def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = 50, interface: str = "") -> Any:
+        tlsFactory = _ImmediateTLSFactory(contextFactory, False, factory, self)
+        listening = self.listenTCP(port, tlsFactory, backlog, interface)
+        listening._type = "TLS"  # as PosixReactorBase.listenSSL names it in logs
+        return listening
+
+    def connectSSL(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        contextFactory: Any,
+        timeout: float = 30,
+        bindAddress: tuple[str, int] | None = None,
+    ) -> Any:
+        tlsFactory = _ImmediateTLSFactory(contextFactory, True, factory, self)
+        return self.connectTCP(host, port, tlsFactory, timeout, bindAddress)
+
     def _sendInline(self, writer: Any) -> bool:
         """Send ``writer``'s queued data now; ``False`` if it still needs a ``doWrite`` next turn.
 
@@ -101,17 +122,17 @@ class BridgeReactor(AsyncioSelectorReactor):
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         writer._tempDataBuffer = []
         writer._tempDataLen = 0
+        result = writer.writeSomeData(data)
         sent = 0
-        view = memoryview(data)
-        while sent < len(data):
-            offered = min(len(data) - sent, writer.SEND_LIMIT)  # what one writeSomeData call tries
-            result = writer.writeSomeData(view[sent:])
+        while True:
             if isinstance(result, BaseException) or result < 0:
                 self._failInline(writer, result)
                 return True
             sent += result
-            if result < offered:
-                break  # the kernel buffer is full
+            # writeSomeData sends at most SEND_LIMIT bytes; less than that means the kernel is full.
+            if sent == len(data) or result < writer.SEND_LIMIT:
+                break
+            result = writer.writeSomeData(memoryview(data)[sent:])
         if sent < len(data):
             writer.dataBuffer, writer.offset = data, sent
             AsyncioSelectorReactor.addWriter(self, writer)
@@ -157,6 +178,18 @@ class BridgeReactor(AsyncioSelectorReactor):
             # (a full socket buffer) fall back to watching for writability.
             if not self._flushingStopped and writer.fileno() != -1 and getattr(writer, "connected", False):
                 AsyncioSelectorReactor.addWriter(self, writer)
+
+
+class _ImmediateTLSFactory(TLSMemoryBIOFactory):
+    """TLS whose writes are encrypted and handed to the TCP transport at once, as asyncio's are.
+
+    Twisted's default TLS protocol, ``BufferingTLSTransport``, holds writes
+    smaller than 64 kB until the next reactor iteration (``callLater(0)``) to
+    make fewer TLS records; that would undo the inline send for every
+    response over TLS.  The price is one record (and one send) per write.
+    """
+
+    protocol = TLSMemoryBIOProtocol
 
 
 def _awaitsResume(writer: Any) -> bool:

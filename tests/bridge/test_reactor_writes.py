@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import select
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +25,13 @@ from OpenSSL import SSL
 from twisted.internet import protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionAborted, ConnectionLost
-from twisted.internet.interfaces import IHalfCloseableProtocol, IOpenSSLContextFactory, IPullProducer, IPushProducer
+from twisted.internet.interfaces import (
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    IOpenSSLContextFactory,
+    IPullProducer,
+    IPushProducer,
+)
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -496,6 +503,44 @@ def test_tls_round_trip_of_more_than_the_socket_buffers(harness: Harness, tmp_pa
     tls_client = TLSMemoryBIOFactory(PEMContext(cert_path), True, factory_for(client), harness.reactor)
     harness.reactor.connectTCP("127.0.0.1", port.getHost().port, tls_client)
     assert harness.wait(client.done) == payload
+
+
+@implementer(IHandshakeListener)
+class TLSRecorder(Recorder):
+    """A Recorder that also fires ``handshaken`` once TLS is up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handshaken: Deferred[None] = Deferred()
+
+    def handshakeCompleted(self) -> None:
+        self.handshaken.callback(None)
+
+
+def test_peer_reads_a_tls_write_before_the_loop_turns(harness: Harness, tmp_path: Path) -> None:
+    """listenSSL's TLS encrypts and sends at once (Twisted's default TLS waits a reactor iteration)."""
+    cert_path, key_path = self_signed(tmp_path)
+    server = TLSRecorder()
+    port = harness.reactor.listenSSL(0, factory_for(server), PEMContext(cert_path, key_path), interface="127.0.0.1")
+    harness.closers.append(port.stopListening)
+    context = ssl.create_default_context(cafile=str(cert_path))
+    peer = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=WAIT)
+    harness.closers.append(peer.close)
+    client_done: Deferred[ssl.SSLSocket] = Deferred()
+
+    def handshake() -> None:  # blocking, so in a thread while the loop runs the server side
+        tls = context.wrap_socket(peer, server_hostname="127.0.0.1")
+        harness.loop.call_soon_threadsafe(client_done.callback, tls)
+
+    thread = threading.Thread(target=handshake, daemon=True)
+    thread.start()
+    tls_peer: ssl.SSLSocket = harness.wait(client_done)
+    harness.closers.append(tls_peer.close)
+    thread.join(WAIT)
+    harness.wait(server.handshaken)
+    assert server.transport is not None
+    server.transport.write(b"hello")
+    assert tls_peer.recv(5) == b"hello"
 
 
 def test_unix_round_trip_of_more_than_the_socket_buffers(harness: Harness, tmp_path: Path) -> None:
