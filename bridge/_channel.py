@@ -37,6 +37,7 @@ from twisted.web.http import (
     _MalformedChunkedDataError,
     maxChunkSizeLineLength,
 )
+from twisted.web.http_headers import Headers
 
 _log = Logger(namespace="bridge.site")
 
@@ -73,9 +74,42 @@ class GuardedHTTPChannel(HTTPChannel):
     _refused = False
     _localAddress: Any = None
 
+    #: Set by ``StreamingRequest.write`` around a response's first write:
+    #: the head waits for the body, so both go out in one ``send()``.
+    _holdHead = False
+    _heldHead: list[bytes] | None = None
+
     def connectionMade(self) -> None:
         super().connectionMade()
         self._armHeaderTimer()
+
+    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: Any) -> None:
+        if not (self._holdHead and isinstance(headers, Headers)):
+            super().writeHeaders(version, code, reason, headers)
+            return
+        head = [version, b" ", code, b" ", reason, b"\r\n"]
+        for name, values in headers.getAllRawHeaders():
+            for value in values:
+                head.extend((name, b": ", value, b"\r\n"))
+        head.append(b"\r\n")
+        self._heldHead = head
+
+    def write(self, data: bytes) -> None:
+        if self._heldHead is not None:
+            self.writeSequence([data])
+        else:
+            super().write(data)
+
+    def writeSequence(self, iovec: list[bytes]) -> None:
+        head, self._heldHead = self._heldHead, None
+        super().writeSequence(iovec if head is None else head + list(iovec))
+
+    def flushHeldHead(self) -> None:
+        """Write a held head that no body followed (HEAD, 204, 304, an empty first write)."""
+        self._holdHead = False
+        head, self._heldHead = self._heldHead, None
+        if head is not None:
+            super().writeSequence(head)
 
     def getHost(self) -> Any:
         # Twisted's Request asks for it on every request, and TCP answers

@@ -150,6 +150,18 @@ class StreamingRequest(server.Request):
             return
         super().requestReceived(command, path, version)
 
+    def write(self, data: bytes) -> None:
+        channel = self.channel
+        if self.startedWriting or not data or not isinstance(channel, GuardedHTTPChannel):
+            super().write(data)
+            return
+        # The response's first write: its head and this data leave in one send().
+        channel._holdHead = True
+        try:
+            super().write(data)
+        finally:
+            channel.flushHeldHead()
+
     def process(self) -> None:
         if self._routed is None:
             super().process()

@@ -24,12 +24,14 @@ from bridge.site import StreamingSite
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def serve(app: App, clock: Clock, **options: Any) -> tuple[ASGIResource, Any, StringTransport]:
+def serve(
+    app: App, clock: Clock, transport: StringTransport | None = None, **options: Any
+) -> tuple[ASGIResource, Any, StringTransport]:
     resource = ASGIResource(app, clock=clock, loop=asyncio.get_running_loop(), **options)
     root = Resource()
     root.putChild(b"a", resource)
     channel: Any = StreamingSite(root, reactor=MemoryReactorClock()).buildProtocol(None)
-    transport = StringTransport()
+    transport = transport or StringTransport()
     channel.makeConnection(transport)
     return resource, channel, transport
 
@@ -146,5 +148,35 @@ def test_reading_pauses_over_the_high_water_mark_of_tiny_chunks_and_resumes_when
         await settle(lambda: resource.in_flight == 0)
         assert bytes(received) == b"ab" * (sent // 2)
         assert transport.value().endswith(b"%d" % sent)
+
+    asyncio.run(main())
+
+
+class CountingTransport(StringTransport):
+    """Counts the transport writes: each one is a send() on a real socket."""
+
+    writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+    def writeSequence(self, data: Any) -> None:
+        self.writes += 1
+        super().writeSequence(data)
+
+
+def test_the_response_head_and_its_first_body_chunk_leave_in_one_write() -> None:
+    async def main() -> None:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+            await send({"type": "http.response.body", "body": b"hello"})
+
+        transport = CountingTransport()
+        resource, channel, _ = serve(app, Clock(), transport)
+        channel.dataReceived(b"GET /a/x HTTP/1.1\r\nHost: h\r\n\r\n")
+        await settle(lambda: resource.in_flight == 0)
+        assert transport.value().startswith(b"HTTP/1.1 200 ") and transport.value().endswith(b"\r\n\r\nhello")
+        assert transport.writes == 1
 
     asyncio.run(main())
