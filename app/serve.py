@@ -22,6 +22,7 @@ line: logging to stdout, the reactor's run, the exit status. Callers install the
 from __future__ import annotations
 
 import os
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -256,6 +257,10 @@ def run(options: ServeOptions) -> int:
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    # Everything imported so far (Twisted, Starlette, the apps) lives as long as the process:
+    # keep it out of the collector's full passes, which otherwise scan it every few thousand
+    # requests (measured: p99 at 64 connections 72 -> 28 ms, CPU per request -12%; README).
+    gc.freeze()
     reactor.run()
     lifespan_failed = any(isinstance(s, LifespanService) and s.failure is not None for s in _walk(service))
     return 1 if failed or lifespan_failed else 0
