@@ -21,8 +21,8 @@ line: logging to stdout, the reactor's run, the exit status. Callers install the
 
 from __future__ import annotations
 
-import os
 import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
