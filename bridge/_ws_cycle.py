@@ -328,10 +328,12 @@ class WebSocketCycle:
         actions: list[Action] = []
         if conn is None or self._broken:
             return actions
-        for event in conn.events():
-            actions.extend(self._on_event(conn, event))
-            if self._broken or self.holding_back:
+        events = conn.events()
+        while not (self._broken or self.holding_back):
+            event = next(events, None)
+            if event is None:
                 break
+            actions.extend(self._on_event(conn, event))
         return actions
 
     def _on_event(self, conn: Connection, event: Event) -> list[Action]:

@@ -19,7 +19,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from wsproto import ConnectionType
 from wsproto.connection import Connection
-from wsproto.events import TextMessage
+from wsproto.events import Ping, Pong, TextMessage
 
 from bridge._ws_cycle import BACKLOG_MESSAGES
 from bridge.resource import ASGIResource
@@ -120,6 +120,62 @@ def test_the_upgraded_request_finishes_when_the_websocket_ends() -> None:
         channel.connectionLost(Failure(ConnectionDone()))
         assert len(finished) == 1 and finished[0].check(ConnectionDone)
         assert site.in_flight == 0
+        await settle(lambda: leaf.websockets.open == 0)
+
+    asyncio.run(main())
+
+
+def test_pings_are_not_answered_nor_read_while_the_transport_cannot_take_the_pongs() -> None:
+    """Issue 15 item 4: a peer whose replies cannot be written stops being read, until they can."""
+
+    async def main() -> None:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            await receive()
+
+        _, leaf, channel, transport = serve(app, asyncio.get_running_loop())
+        channel.dataReceived(UPGRADE)
+        await settle(lambda: transport.value().startswith(b"HTTP/1.1 101 "))
+        client = Connection(ConnectionType.CLIENT)
+        transport.clear()
+        session: Any = transport.producer
+        session.pauseProducing()  # what Twisted does once its write buffer is over bufferSize
+        channel.dataReceived(b"".join(client.send(Ping(payload=b"%d" % i)) for i in range(100)))
+        assert transport.value() == b""
+        assert transport.producerState == "paused"
+        session.resumeProducing()  # the buffer drained
+        assert transport.producerState == "producing"
+        client.receive_data(transport.value())
+        assert list(client.events()) == [Pong(payload=b"%d" % i) for i in range(100)]
+        channel.connectionLost(Failure(ConnectionDone()))
+        await settle(lambda: leaf.websockets.open == 0)
+
+    asyncio.run(main())
+
+
+def test_send_has_written_the_frame_to_the_transport_when_it_returns() -> None:
+    """Issue 15 "send() means sent": nothing in the WebSocket path defers a write to a later loop turn."""
+
+    async def main() -> None:
+        written: list[bytes] = []
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            written.append(transport.value())
+            await send({"type": "websocket.send", "text": "now"})
+            written.append(transport.value())
+            await receive()
+
+        _, leaf, channel, transport = serve(app, asyncio.get_running_loop())
+        channel.dataReceived(UPGRADE)
+        await settle(lambda: len(written) == 2)
+        assert written[0].startswith(b"HTTP/1.1 101 ")
+        client = Connection(ConnectionType.CLIENT)
+        client.receive_data(written[1][len(written[0]) :])
+        assert list(client.events()) == [TextMessage(data="now")]
+        channel.connectionLost(Failure(ConnectionDone()))
         await settle(lambda: leaf.websockets.open == 0)
 
     asyncio.run(main())
