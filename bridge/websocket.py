@@ -35,18 +35,17 @@ from bridge._flow import IdleWaiters, Wakeup, WriteGate
 from bridge._proxy import apply_to_scope
 from bridge._request_facts import request_facts
 from bridge._scope import build_websocket_scope
-from bridge._ws_cycle import (
+from bridge._ws_actions import (
     AcceptUpgrade,
     Action,
     AwaitPeerClose,
     CloseTransport,
     HandshakeError,
-    Phase,
     SendBytes,
     StartDenial,
-    WebSocketCycle,
-    is_upgrade_offer,
 )
+from bridge._ws_cycle import Phase, WebSocketCycle
+from bridge._ws_handshake import is_upgrade_offer
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 from bridge.types import ASGIApp, Message, Scope
 

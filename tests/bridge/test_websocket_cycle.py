@@ -23,20 +23,19 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 from wsproto.handshake import H11Handshake
 
-from bridge._ws_cycle import (
-    BACKLOG_MESSAGES,
+from bridge._ws_actions import (
     AcceptUpgrade,
     Action,
     AwaitPeerClose,
     CloseTransport,
     HandshakeError,
-    Phase,
     SendBytes,
     StartDenial,
-    WebSocketCycle,
-    close_reason_of,
-    is_upgrade_offer,
 )
+from bridge._ws_cycle import Phase, WebSocketCycle
+from bridge._ws_handshake import is_upgrade_offer
+from bridge._ws_inbox import BACKLOG_MESSAGES
+from bridge._ws_validate import close_reason_of
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 
 CONNECT = {"type": "websocket.connect"}

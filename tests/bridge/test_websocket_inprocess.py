@@ -21,7 +21,7 @@ from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import Ping, Pong, TextMessage
 
-from bridge._ws_cycle import BACKLOG_MESSAGES
+from bridge._ws_inbox import BACKLOG_MESSAGES
 from bridge.resource import ASGIResource
 from bridge.site import StreamingSite
 from bridge.websocket import WebSockets
