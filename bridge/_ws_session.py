@@ -217,9 +217,10 @@ class WebSocketSession:
 
     def _pong_overdue(self) -> None:
         self._pong_timer = None
-        if not self.cycle.awaiting_pong or self._reading_paused:
-            # Answered; or we stopped reading and cannot see the pong, which
-            # is our slowness, not the peer's.
+        if not self.cycle.awaiting_pong or self.cycle.inbox.backlogged:
+            # Answered; or we stopped reading because our app is behind and
+            # cannot see the pong: our slowness, not the peer's.  A peer that
+            # does not read what we send (replies blocked) is closed.
             self._schedule_ping()
             return
         _log.info("WebSocket {uri}: no pong within {t:g} s; closing", uri=self._uri, t=self._owner.ping_timeout)

@@ -49,10 +49,12 @@ class Leaf(Resource):
         return NOT_DONE_YET
 
 
-def serve(app: App, loop: asyncio.AbstractEventLoop) -> tuple[StreamingSite, Leaf, Any, StringTransport]:
+def serve(
+    app: App, loop: asyncio.AbstractEventLoop, ping: float | None = None
+) -> tuple[StreamingSite, Leaf, Any, StringTransport]:
     # Only what WebSockets reads from its ASGIResource; the global reactor stays untouched.
     resource = SimpleNamespace(app=app, loop=loop, state={}, trusted_proxies=(), disconnect_grace=1.0)
-    websockets = WebSockets(cast(ASGIResource, resource), max_message_size=None, ping_interval=None, ping_timeout=None)
+    websockets = WebSockets(cast(ASGIResource, resource), max_message_size=None, ping_interval=ping, ping_timeout=ping)
     leaf = Leaf(websockets)
     root = Resource()
     root.putChild(b"ws", leaf)
@@ -175,6 +177,41 @@ def test_send_has_written_the_frame_to_the_transport_when_it_returns() -> None:
         client = Connection(ConnectionType.CLIENT)
         client.receive_data(written[1][len(written[0]) :])
         assert list(client.events()) == [TextMessage(data="now")]
+        channel.connectionLost(Failure(ConnectionDone()))
+        await settle(lambda: leaf.websockets.open == 0)
+
+    asyncio.run(main())
+
+
+def test_a_peer_that_does_not_read_our_pings_is_closed_even_while_we_do_not_read_it() -> None:
+    """Reading paused because our replies cannot be written is the peer's slowness: 1011 on time.
+
+    (Reading paused because the app is behind still postpones the keepalive verdict.)
+    The keepalive timers are real loop timers of 10 ms, so the loop is let run until they fire.
+    """
+
+    async def main() -> None:
+        got: list[dict[str, Any]] = []
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await receive()
+            await send({"type": "websocket.accept"})
+            got.append(await receive())
+
+        _, leaf, channel, transport = serve(app, asyncio.get_running_loop(), ping=0.01)
+        channel.dataReceived(UPGRADE)
+        await settle(lambda: transport.value().startswith(b"HTTP/1.1 101 "))
+        client = Connection(ConnectionType.CLIENT)
+        session: Any = transport.producer
+        session.pauseProducing()  # the peer reads nothing: our buffer is full
+        channel.dataReceived(client.send(Ping(payload=b"flood")))
+        assert transport.producerState == "paused"
+        for _ in range(500):  # at most 5 s for two 10 ms timers
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        assert got == [{"type": "websocket.disconnect", "code": 1011, "reason": "keepalive ping timeout"}]
+        assert transport.disconnecting
         channel.connectionLost(Failure(ConnectionDone()))
         await settle(lambda: leaf.websockets.open == 0)
 
