@@ -43,6 +43,7 @@ class Limits:
     ws_max_message_size: int | None = 16 * MiB
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
+    ws_per_message_deflate: bool = True
 
     def site_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``bridge.StreamingSite``."""
@@ -64,6 +65,7 @@ class Limits:
             "ws_max_message_size": self.ws_max_message_size,
             "ws_ping_interval": self.ws_ping_interval,
             "ws_ping_timeout": self.ws_ping_timeout,
+            "ws_per_message_deflate": self.ws_per_message_deflate,
         }
 
     def lifespan_arguments(self) -> dict[str, Any]:
@@ -76,7 +78,8 @@ class Limits:
         Hypercorn's ``keep_alive_timeout`` runs from the connection, or the end of the previous
         response, until a request's headers are complete, as ``--header-timeout`` does.
         ``read_timeout`` is no ``--idle-timeout``: it would also cut a client waiting quietly
-        for a slow response, so it stays off.
+        for a slow response, so it stays off.  Hypercorn always accepts ``permessage-deflate``:
+        ``--no-ws-per-message-deflate`` has no equivalent there.
         """
         if self.header_timeout is not None:
             config.keep_alive_timeout = self.header_timeout
@@ -228,3 +231,10 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
             metavar=option.metavar,
             help=f"{option.help} (default {shown}{f'; none: {option.none_means}' if option.none_means else ''})",
         )
+    group.add_argument(
+        "--ws-per-message-deflate",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.ws_per_message_deflate,
+        help="accept WebSocket compression (permessage-deflate, RFC 7692) when a client offers it (default on; "
+        "the Hypercorn front always accepts it)",
+    )

@@ -51,20 +51,12 @@ from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
 from bridge._http_cycle import error_parts, validate_headers
-from bridge._ws_actions import (
-    AcceptUpgrade,
-    Action,
-    AwaitPeerClose,
-    CloseTransport,
-    HandshakeError,
-    SendBytes,
-    StartDenial,
-)
+from bridge._ws_actions import AcceptUpgrade, Action, AwaitPeerClose, CloseTransport, SendBytes, StartDenial
 from bridge._ws_deflate import BoundedDeflate, offers_deflate
-from bridge._ws_handshake import is_upgrade_offer, start_handshake
-from bridge._ws_inbox import BACKLOG_BYTES, BACKLOG_MESSAGES, Inbox
+from bridge._ws_frames import message_frame
+from bridge._ws_handshake import start_handshake
+from bridge._ws_inbox import Inbox
 from bridge._ws_validate import (
-    MAX_REASON_BYTES,
     accept_headers,
     close_code_of,
     close_reason_of,
@@ -128,6 +120,8 @@ class WebSocketCycle:
         self.offered = list(request.subprotocols)
         self._deflate = per_message_deflate and offers_deflate(request.extensions)
         self._conn: Connection | None = None
+        #: The permessage-deflate extension, once a client offer was accepted.
+        self._agreed: BoundedDeflate | None = None
         self.inbox = Inbox(max_message_size)
         self._disconnect: dict[str, Any] | None = None
         #: Set by the glue while the transport cannot take more: pings and
@@ -187,7 +181,8 @@ class WebSocketCycle:
                 f"websocket.accept: subprotocol {subprotocol!r} was not offered by the client ({self.offered})"
             )
         headers = accept_headers(message.get("headers"))
-        extensions: list[Extension] = [BoundedDeflate(self.max_message_size)] if self._deflate else []
+        deflate = BoundedDeflate(self.max_message_size) if self._deflate else None
+        extensions: list[Extension] = [deflate] if deflate is not None else []
         try:
             data = self._handshake.send(
                 AcceptConnection(subprotocol=subprotocol, extra_headers=headers, extensions=extensions)
@@ -195,14 +190,13 @@ class WebSocketCycle:
         except (h11.LocalProtocolError, LocalProtocolError) as e:
             raise ASGIProtocolError(f"websocket.accept: {e}") from None
         self._conn = self._handshake.connection
+        self._agreed = deflate if deflate is not None and deflate.enabled() else None
         self.phase = Phase.OPEN
         return [AcceptUpgrade(data)]
 
     def _send(self, message: Mapping[str, Any]) -> list[Action]:
-        assert self._conn is not None
-        payload = payload_of(message)
-        event = TextMessage(data=payload) if isinstance(payload, str) else BytesMessage(data=payload)
-        return [SendBytes(self._conn.send(event))]
+        text, payload = payload_of(message)
+        return [SendBytes(message_frame(text, payload, self._agreed))]
 
     def _close(self, message: Mapping[str, Any]) -> list[Action]:
         code, reason = close_code_of(message), close_reason_of(message)
@@ -328,10 +322,12 @@ class WebSocketCycle:
         actions: list[Action] = []
         if conn is None or self._broken:
             return actions
-        for event in conn.events():
-            actions.extend(self._on_event(conn, event))
-            if self._broken or self.holding_back:
+        events = conn.events()
+        while not (self._broken or self.holding_back):
+            event = next(events, None)
+            if event is None:
                 break
+            actions.extend(self._on_event(conn, event))
         return actions
 
     def _on_event(self, conn: Connection, event: Event) -> list[Action]:
@@ -378,20 +374,4 @@ class WebSocketCycle:
         return [CloseTransport()]  # the reply to our own close frame
 
 
-__all__ = [
-    "BACKLOG_BYTES",
-    "BACKLOG_MESSAGES",
-    "MAX_REASON_BYTES",
-    "AcceptUpgrade",
-    "Action",
-    "AwaitPeerClose",
-    "CloseTransport",
-    "HandshakeError",
-    "Phase",
-    "SendBytes",
-    "StartDenial",
-    "WebSocketCycle",
-    "close_code_of",
-    "close_reason_of",
-    "is_upgrade_offer",
-]
+__all__ = ["Phase", "WebSocketCycle"]

@@ -1,14 +1,16 @@
 """Incoming WebSocket messages: reassembled from fragments, queued for the app, counted in memory.
 
 A client chooses how it slices its messages, so what is held is counted by
-what it costs, not by payload length: a message being reassembled grows one
-buffer (a ``bytearray``, or an ``io.StringIO`` for text) instead of keeping
-one object per fragment, and each queued message is charged its Python
+what it costs, not by payload length: a message being reassembled keeps its
+fragments of ``_SMALL`` bytes or more as they are (one copy when the message
+is joined), and coalesces runs of smaller ones, so no fragment smaller than
+that is held on its own for long; each queued message is charged its Python
 objects' sizes (``sys.getsizeof`` of the payload plus the message dict).
 
 Bounds, per connection: the message being reassembled holds at most
-``max_message_size`` bytes of UTF-8 (a text buffer stores 1, 2 or 4 bytes
-per character, so at most 4x that); the queue is *backlogged* at
+``max_message_size`` bytes of UTF-8 (a ``str`` stores 1, 2 or 4 bytes per
+character, so at most 4x that), plus about 1% of object headers; the queue is
+*backlogged* at
 ``BACKLOG_MESSAGES`` messages or ``BACKLOG_BYTES`` of cost, and the
 connection stops turning bytes into messages while it is, so the queue ends
 at most one message over that.
@@ -16,7 +18,6 @@ at most one message over that.
 
 from __future__ import annotations
 
-import io
 import sys
 from collections import deque
 from typing import Any
@@ -28,6 +29,9 @@ BACKLOG_MESSAGES = 32
 BACKLOG_BYTES = 1024 * 1024
 #: What a queued message costs beyond its payload object: the dict and its entries.
 _MESSAGE_COST = sys.getsizeof({"type": "websocket.receive", "text": ""})
+#: Fragments shorter than this are coalesced, ``_RUN`` at a time, while a message is reassembled.
+_SMALL = 4096
+_RUN = 64
 
 
 class Inbox:
@@ -37,15 +41,16 @@ class Inbox:
         refused (``add`` returns ``False``); ``None`` means no limit.
     """
 
-    __slots__ = ("_bytes", "_queue", "_size", "_text", "held", "max_message_size")
+    __slots__ = ("_parts", "_queue", "_run", "_size", "held", "max_message_size")
 
     def __init__(self, max_message_size: int | None) -> None:
         self.max_message_size = max_message_size
         self._queue: deque[dict[str, Any]] = deque()
         #: Bytes of memory the queued messages cost.
         self.held = 0
-        self._text: io.StringIO | None = None
-        self._bytes: bytearray | None = None
+        #: The message being reassembled: fragments of at least ``_SMALL``, then a run of smaller ones.
+        self._parts: list[Any] = []
+        self._run: list[Any] = []
         self._size = 0
         self._put({"type": "websocket.connect"})
 
@@ -68,34 +73,43 @@ class Inbox:
         if limit is not None and self._size > limit:
             self.drop_partial()
             return False
-        text, buffer = self._text, self._bytes
-        if finished and text is None and buffer is None:  # a whole message in one frame: no copy
+        if finished and not self._parts and not self._run:  # a whole message in one frame: no copy
             self._size = 0
             if isinstance(data, str):
                 self._put({"type": "websocket.receive", "text": data})
             else:
                 self._put({"type": "websocket.receive", "bytes": bytes(data)})
             return True
-        if isinstance(data, str):
-            if text is None:
-                text = self._text = io.StringIO()
-            text.write(data)
+        if len(data) >= _SMALL:
+            self._flush_run()
+            self._parts.append(data)
         else:
-            if buffer is None:
-                buffer = self._bytes = bytearray()
-            buffer += data
+            run = self._run
+            run.append(data)
+            if len(run) >= _RUN:
+                joined = run[0][:0].join(run)
+                run.clear()
+                (self._parts if len(joined) >= _SMALL else run).append(joined)
         if finished:
-            message = (
-                {"type": "websocket.receive", "text": text.getvalue()}
-                if text is not None
-                else {"type": "websocket.receive", "bytes": bytes(buffer or b"")}
+            self._flush_run()
+            pieces = self._parts
+            message: dict[str, Any] = (
+                {"type": "websocket.receive", "text": "".join(pieces)}
+                if isinstance(data, str)
+                else {"type": "websocket.receive", "bytes": b"".join(pieces)}
             )
             self.drop_partial()
             self._put(message)
         return True
 
+    def _flush_run(self) -> None:
+        run = self._run
+        if run:
+            self._parts.append(run[0] if len(run) == 1 else run[0][:0].join(run))
+            self._run = []
+
     def drop_partial(self) -> None:
-        self._text, self._bytes, self._size = None, None, 0
+        self._parts, self._run, self._size = [], [], 0
 
     def _put(self, message: dict[str, Any]) -> None:
         self._queue.append(message)

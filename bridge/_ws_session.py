@@ -22,16 +22,8 @@ from zope.interface import implementer
 
 from bridge._app_call import AppCall, Outcome, Runner, yield_to_loop
 from bridge._options import InFlight
-from bridge._ws_cycle import (
-    AcceptUpgrade,
-    Action,
-    AwaitPeerClose,
-    CloseTransport,
-    Phase,
-    SendBytes,
-    StartDenial,
-    WebSocketCycle,
-)
+from bridge._ws_actions import AcceptUpgrade, Action, AwaitPeerClose, CloseTransport, SendBytes, StartDenial
+from bridge._ws_cycle import Phase, WebSocketCycle
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 from bridge.types import Message, Scope
 
@@ -228,9 +220,10 @@ class WebSocketSession:
 
     def _pong_overdue(self) -> None:
         self._pong_timer = None
-        if not self.cycle.awaiting_pong or self._reading_paused:
-            # Answered; or we stopped reading and cannot see the pong, which
-            # is our slowness, not the peer's.
+        if not self.cycle.awaiting_pong or self.cycle.inbox.backlogged:
+            # Answered; or we stopped reading because our app is behind and
+            # cannot see the pong: our slowness, not the peer's.  A peer that
+            # does not read what we send (replies blocked) is closed.
             self._schedule_ping()
             return
         _log.info("{call}: no pong within {t:g} s; closing", call=self._label(), t=self._options.ws_ping_timeout)

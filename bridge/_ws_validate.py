@@ -56,21 +56,23 @@ def _utf8(text: str, where: str) -> bytes:
         raise ASGIProtocolError(f"{where} is not encodable as UTF-8 (lone surrogate?)") from None
 
 
-def payload_of(message: Mapping[str, Any]) -> str | bytes:
-    """The ``text`` or ``bytes`` of a ``websocket.send``: exactly one, of the right type."""
+def payload_of(message: Mapping[str, Any]) -> tuple[bool, bytes]:
+    """Is a ``websocket.send`` text, and its payload as it goes on the wire (UTF-8 for text).
+
+    Exactly one of ``text`` and ``bytes`` must be set, with the right type.
+    """
     text, data = message.get("text"), message.get("bytes")
     if (text is None) == (data is None):
         raise ASGIProtocolError("websocket.send: exactly one of 'text' and 'bytes' must be set")
     if text is not None:
         if type(text) is not str:
             raise ASGIProtocolError(f"websocket.send: text must be a str, got {type(text).__name__}")
-        _utf8(text, "websocket.send: text")
-        return text
+        return True, _utf8(text, "websocket.send: text")
     if isinstance(data, bytearray | memoryview):
-        return bytes(data)
+        return False, bytes(data)
     if type(data) is not bytes:
         raise ASGIProtocolError(f"websocket.send: bytes must be bytes, got {type(data).__name__}")
-    return data
+    return False, data
 
 
 def accept_headers(raw: Any) -> list[tuple[bytes, bytes]]:

@@ -35,11 +35,9 @@ from bridge._options import InFlight
 from bridge._proxy import apply_to_scope
 from bridge._request_facts import request_facts
 from bridge._scope import build_websocket_scope
-from bridge._ws_cycle import (
-    HandshakeError,
-    WebSocketCycle,
-    is_upgrade_offer,
-)
+from bridge._ws_actions import HandshakeError
+from bridge._ws_cycle import WebSocketCycle
+from bridge._ws_handshake import is_upgrade_offer
 from bridge._ws_session import WebSocketSession
 
 _log = Logger(namespace="bridge.websocket")

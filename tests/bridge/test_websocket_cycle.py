@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import h11
@@ -23,20 +24,19 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 from wsproto.handshake import H11Handshake
 
-from bridge._ws_cycle import (
-    BACKLOG_MESSAGES,
+from bridge._ws_actions import (
     AcceptUpgrade,
     Action,
     AwaitPeerClose,
     CloseTransport,
     HandshakeError,
-    Phase,
     SendBytes,
     StartDenial,
-    WebSocketCycle,
-    close_reason_of,
-    is_upgrade_offer,
 )
+from bridge._ws_cycle import Phase, WebSocketCycle
+from bridge._ws_handshake import is_upgrade_offer
+from bridge._ws_inbox import BACKLOG_MESSAGES
+from bridge._ws_validate import close_reason_of
 from bridge.errors import ASGIProtocolError, ClientDisconnected
 
 CONNECT = {"type": "websocket.connect"}
@@ -438,3 +438,34 @@ def test_keepalive_ping_pong_and_timeout() -> None:
     assert cycle.ping() == []
     message = cycle.next_receive()
     assert message is not None and message["code"] == 1011
+
+
+@pytest.mark.parametrize("kind", ["text", "bytes"])
+def test_a_message_in_many_tiny_fragments_is_held_compactly_and_delivered_whole(kind: str) -> None:
+    """Issue 15 item 4: memory follows the bytes held, not how the client sliced them.
+
+    10,000 two-byte fragments are 20 KB of payload; one object per fragment would hold ~500 KB.
+    """
+    cycle, peer = opened(max_message_size=None)
+    count = 20_000
+    frames = [
+        peer.send(
+            TextMessage(data="é", message_finished=i == count - 1)
+            if kind == "text"
+            else BytesMessage(data=b"\xe9\xe9", message_finished=i == count - 1)
+        )
+        for i in range(count)
+    ]
+    tracemalloc.start()
+    try:
+        for data in frames[: count // 2]:
+            cycle.receive_data(data)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 64 * 1024, f"{held} bytes held for {count // 2} fragments"
+    for data in frames[count // 2 :]:
+        cycle.receive_data(data)
+    message = cycle.next_receive()
+    assert message is not None
+    assert message[kind] == ("é" * count if kind == "text" else b"\xe9\xe9" * count)

@@ -21,7 +21,7 @@ from wsproto.frame_protocol import CloseReason
 
 from bridge._ws_actions import AcceptUpgrade, Action, CloseTransport, SendBytes
 from bridge._ws_cycle import WebSocketCycle
-from bridge._ws_deflate import SERVER_WINDOW_BITS, negotiate
+from bridge._ws_deflate import COMPRESS_MIN, SERVER_WINDOW_BITS, negotiate
 
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
 TEXT, BINARY, CONTINUATION, PING = 0x1, 0x2, 0x0, 0x9
@@ -258,11 +258,12 @@ def test_the_limit_counts_inflated_bytes_across_fragments() -> None:
 @pytest.mark.parametrize("offer", ["permessage-deflate", "permessage-deflate; server_no_context_takeover"])
 def test_server_messages_are_compressed_and_readable_by_a_wsproto_client(offer: str) -> None:
     peer = DeflatePeer(offer)
-    sent = ["hello " * 100, "hello " * 100, "x"]
+    sent = ["hello " * 200, "hello " * 200, "x" * (COMPRESS_MIN - 1), "y" * COMPRESS_MIN]
     for text in sent:
         (action,) = peer.cycle.app_send({"type": "websocket.send", "text": text})
         assert isinstance(action, SendBytes)
-        assert action.data[0] & 0x40  # RSV1: compressed
+        # RSV1 (compressed) unless the message is short (RFC 7692 6 allows either per message)
+        assert bool(action.data[0] & 0x40) is (len(text) >= COMPRESS_MIN)
         peer.reader.receive_data(action.data)
     got = [e for e in peer.reader.events() if isinstance(e, TextMessage)]
     assert [e.data for e in got] == sent

@@ -19,7 +19,8 @@ from websockets.sync.client import connect
 from wsproto.events import AcceptConnection, CloseConnection, Ping
 from wsproto.extensions import PerMessageDeflate
 
-from tests.bridge.test_websocket_deflate import BINARY, frame
+from tests.bridge.test_websocket_compression import json_text
+from tests.bridge.test_websocket_deflate import BINARY, TEXT, frame
 from tests.bridge.ws_helpers import RawClient
 from tests.servers import RunningServer, run_server
 
@@ -87,6 +88,38 @@ def test_ping_flood_from_clients_that_never_read_stops_being_read(server: Runnin
     finally:
         for client in clients:
             client.close()
+    echo_still_works(server)
+
+
+def test_compressed_messages_to_an_app_that_never_reads_stop_being_read(server: RunningServer) -> None:
+    """Issue 18: RSS stays bounded while a client sends compressed 1 MiB messages faster than the app reads.
+
+    Each 1 MiB JSON message is ~80 KiB on the wire; the server stops reading once the app has
+    1 MiB (or 32 messages) unread, so it holds about 2 MiB of messages plus one read.
+    """
+    client = RawClient(server.port, "/ws/deaf", extensions=[PerMessageDeflate()])
+    try:
+        accepted = client.handshake()
+        assert isinstance(accepted, AcceptConnection) and accepted.extensions
+        deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+        text = json_text(MiB).encode()
+        compressed = (deflater.compress(text) + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        message = frame(TEXT, compressed, rsv1=True)
+        client.sock.setblocking(False)
+        echo_still_works(server)
+        before = memory_kib(server, "VmRSS")
+        sent = 0
+        while sent < FLOOD_LIMIT:
+            _, writable, _ = select.select([], [client.sock], [], STALLED)
+            if not writable:
+                break  # the server stopped reading
+            with contextlib.suppress(BlockingIOError):
+                sent += client.sock.send(message[sent % len(message) :])
+        grown = memory_kib(server, "VmRSS") - before
+        assert sent < FLOOD_LIMIT, "the server read every message"
+        assert grown < 8 * 1024, f"server RSS grew by {grown} KiB after {sent // len(message)} messages"
+    finally:
+        client.close()
     echo_still_works(server)
 
 

@@ -298,6 +298,13 @@ async def spin(p: Probe) -> None:
         SPIN["spinning"] -= 1
 
 
+async def deaf(p: Probe) -> None:
+    """Accept, then read nothing until the server cancels the app (after the client left)."""
+    await p.receive()
+    await p.accept()
+    await asyncio.Event().wait()
+
+
 async def spin_status(p: Probe) -> None:
     """Answer each message with the spinning app's state, while it spins."""
     await p.receive()
@@ -341,6 +348,7 @@ BEHAVIOURS = {
         load,
         spin,
         spin_status,
+        deaf,
     )
 }
 
