@@ -113,3 +113,18 @@ def test_pipelined_requests_wait_for_the_one_before() -> None:
     resource.requests[1].finish()
     assert [int(m.group(1)) for m in STATUS.finditer(transport.value())] == [200, 200]
     protocol.connectionLost(Failure(ConnectionError()))
+
+
+def test_stalled_body_timeout_is_the_only_response_and_the_resource_is_told() -> None:
+    """The idle timeout on a stalled upload (what its timer calls): one 408, then the resource's writes go nowhere."""
+    resource = Streaming()
+    protocol, transport = connect(resource)
+    protocol.dataReceived(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    [request] = resource.requests
+    protocol._channel.timeoutConnection()  # type: ignore[attr-defined]
+    assert [int(m.group(1)) for m in STATUS.finditer(transport.value())] == [408]
+    assert len(resource.finished) == 1
+    sent = transport.value()
+    request.write(b"too late")
+    assert transport.value() == sent
+    protocol.connectionLost(Failure(ConnectionError()))
