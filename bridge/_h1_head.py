@@ -144,7 +144,7 @@ def _request_line(line: bytes) -> tuple[bytes, bytes, bytes]:
         if _HTTP_VERSION.fullmatch(version):
             raise Refusal(505, f"unsupported version {version.decode()}")
         raise Refusal(400, "malformed request line")
-    if not _TOKEN.fullmatch(method):
+    if method not in _PLAIN_METHODS and not _TOKEN.fullmatch(method):
         raise Refusal(400, "malformed request line")
     if not target or not target.isascii() or _NOT_IN_TARGET.search(target):
         raise Refusal(400, "a byte outside printable ASCII in the request target")
