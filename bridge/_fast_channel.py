@@ -30,7 +30,7 @@ from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedCh
 from twisted.web.http_headers import Headers
 
 from bridge._channel import _TIMEOUT_RESPONSE, GuardedHTTPChannel, _StrictChunkedDecoder
-from bridge._h1_head import HeadParser, Refusal, head_size
+from bridge._h1_head import HeadParser, Refusal
 
 
 class HttpToolsChannel(GuardedHTTPChannel):
@@ -89,15 +89,12 @@ class HttpToolsChannel(GuardedHTTPChannel):
         end = buffer.find(b"\r\n\r\n")
         try:
             if end < 0:
-                if len(buffer) > self.totalHeadersSize and head_size(buffer) > self.totalHeadersSize:
-                    raise Refusal(431, f"request headers over {self.totalHeadersSize} bytes")
-                heads.check_partial(buffer)
+                heads.check_partial(buffer, self.totalHeadersSize)
                 return False
             end += 4
             data, self._buffer = buffer[:end], buffer[end:]
             self._crlfEaten = False
-            if len(data) > self.totalHeadersSize and head_size(data) > self.totalHeadersSize:
-                raise Refusal(431, f"request headers over {self.totalHeadersSize} bytes")
+            heads.check_size(data, self.totalHeadersSize)
             head = heads.parse(data)
         except Refusal as refusal:
             self._refuse(refusal.status, refusal.reason)
