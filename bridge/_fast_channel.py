@@ -27,7 +27,6 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocol
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedChunkedDataError
-from twisted.web.http_headers import Headers
 
 from bridge._channel import _TIMEOUT_RESPONSE, GuardedHTTPChannel, _StrictChunkedDecoder
 from bridge._h1_head import HeadParser, Refusal
@@ -46,7 +45,6 @@ class HttpToolsChannel(GuardedHTTPChannel):
     _idleDeadline: float | None = None
     _idleTimer: IDelayedCall | None = None
     _peer: IAddress | None = None
-    _host: IAddress | None = None
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
@@ -140,33 +138,11 @@ class HttpToolsChannel(GuardedHTTPChannel):
         if not self._parsing:
             self._parse()
 
-    # -- per response and per request, what HTTPChannel does at a higher cost ----
-
-    def writeHeaders(self, version: bytes, code: bytes, reason: bytes, headers: object) -> None:
-        """The same bytes as ``HTTPChannel.writeHeaders``, in one ``write`` instead of a
-        ``writeSequence`` that checks each of its two dozen pieces."""
-        if not isinstance(headers, Headers):
-            super().writeHeaders(version, code, reason, headers)
-            return
-        head = [version, b" ", code, b" ", reason, b"\r\n"]
-        for name, values in headers.getAllRawHeaders():
-            for value in values:
-                head += (name, b": ", value, b"\r\n")
-        head.append(b"\r\n")
-        assert self.transport is not None
-        self.transport.write(b"".join(head))
-
     def getPeer(self) -> IAddress:
-        # Each Request asks; a TCP transport answers with a new address object and getHost with a
-        # getsockname() call every time, for addresses that do not change.
+        # Each Request asks, and a TCP transport answers with a new address object every time.
         if self._peer is None:
             self._peer = super().getPeer()
         return self._peer
-
-    def getHost(self) -> IAddress:
-        if self._host is None:
-            self._host = super().getHost()
-        return self._host
 
     # -- the channel answering a request itself ----------------------------------
 
