@@ -164,6 +164,52 @@ GOALS = [
         at_most=50,
         unit=" ms",
     ),
+    # The fast lane (issue 16): httptools + uvloop.
+    Goal(
+        "Fast lane: native resource on httptools + uvloop >= 1.4 x stock Twisted on epoll",
+        "W1",
+        "rps",
+        "twisted-fast",
+        "twisted-epoll",
+        at_least=1.4,
+        also="per_core_s",
+    ),
+    Goal(
+        "Fast lane: bridge + Starlette on httptools + uvloop >= 0.8 x Uvicorn httptools/uvloop + Starlette",
+        "W1",
+        "rps",
+        "bridge-starlette-fast",
+        "uvicorn-fast-starlette",
+        at_least=0.8,
+        also="per_core_s",
+    ),
+    Goal(
+        "Fast lane W2: native side completes >= 0.95 of ideal",
+        "W2",
+        "completion_ratio",
+        "twisted-fast",
+        at_least=0.95,
+    ),
+    Goal(
+        "Fast lane W2: bridge + Starlette completes >= 1.0 x Uvicorn httptools + Starlette",
+        "W2",
+        "completion_ratio",
+        "bridge-starlette-fast",
+        "uvicorn-fast-starlette",
+        at_least=1.0,
+    ),
+    Goal(
+        "Fast lane W2: native side, zero errors", "W2", "errors", "twisted-fast", at_most=0, worst=True, unit=" errors"
+    ),
+    Goal(
+        "Fast lane W2: bridge side, zero errors",
+        "W2",
+        "errors",
+        "bridge-starlette-fast",
+        at_most=0,
+        worst=True,
+        unit=" errors",
+    ),
 ]
 
 

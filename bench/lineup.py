@@ -133,6 +133,12 @@ SERVERS = {
             ("bridge", "uvloop"),
         ),
         Server(
+            "twisted-streaming",
+            "native Twisted resources in bridge.StreamingSite, Twisted's parser, bridge reactor (hybrid serve default)",
+            _native("bridge", "twisted"),
+            ("bridge",),
+        ),
+        Server(
             "twisted-fast",
             "native Twisted resources in bridge.StreamingSite, httptools parser, bridge reactor on uvloop",
             _native("bridge-uvloop", "httptools"),

@@ -3,11 +3,13 @@
 ``http="auto"`` takes httptools when it is installed (``pip install
 hybrid-twisted-asgi[fast]``), else Twisted's parser.  ``loop="auto"`` takes
 asyncio's own loop for now: uvloop must be asked for, because under it a
-client's TCP reset can go unnoticed (libuv stops polling a socket on
-``POLLERR`` and uvloop never calls the reader back, so Twisted keeps the
-connection until a timeout; ``tests/hardening/test_faults.py`` shows it with
-``HYBRID_TEST_LOOP=uvloop``).  Asking for one that is not installed is an
-error that says how to get it.
+client that resets its connection while data it sent is still unread is
+never reported to Twisted (no ``connectionLost``: the connection, its
+timers and its request stay; on asyncio's loop it is reported at once).
+``tests/hardening/test_faults.py`` shows it with ``HYBRID_TEST_LOOP=uvloop``;
+libuv stopping its poll on ``POLLERR`` without calling the reader back is the
+likely cause.  Asking for one that is not installed is an error that says how
+to get it.
 """
 
 from __future__ import annotations

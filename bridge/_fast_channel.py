@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from time import monotonic
 
-from twisted.internet.interfaces import IDelayedCall, IProtocol
+from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocol
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedChunkedDataError
 
 from bridge._channel import _TIMEOUT_RESPONSE, ChannelAnswered, GuardedHTTPChannel, _StrictChunkedDecoder
-from bridge._h1_head import HeadParser, Refusal, head_size
+from bridge._h1_head import HeadParser, Refusal
 
 
 class HttpToolsChannel(GuardedHTTPChannel):
@@ -43,6 +43,7 @@ class HttpToolsChannel(GuardedHTTPChannel):
     _upgraded = False
     _idleDeadline: float | None = None
     _idleTimer: IDelayedCall | None = None
+    _peer: IAddress | None = None
 
     def dataReceived(self, data: bytes) -> None:
         self.resetTimeout()
@@ -85,15 +86,12 @@ class HttpToolsChannel(GuardedHTTPChannel):
         end = buffer.find(b"\r\n\r\n")
         try:
             if end < 0:
-                if head_size(buffer) > self.totalHeadersSize:
-                    raise Refusal(431, f"request headers over {self.totalHeadersSize} bytes")
-                heads.check_partial(buffer)
+                heads.check_partial(buffer, self.totalHeadersSize)
                 return False
             end += 4
             data, self._buffer = buffer[:end], buffer[end:]
             self._crlfEaten = False
-            if head_size(data) > self.totalHeadersSize:
-                raise Refusal(431, f"request headers over {self.totalHeadersSize} bytes")
+            heads.check_size(data, self.totalHeadersSize)
             head = heads.parse(data)
         except Refusal as refusal:
             self._refuse(refusal.status, refusal.reason)
@@ -138,6 +136,12 @@ class HttpToolsChannel(GuardedHTTPChannel):
             self.setTimeout(self._savedTimeOut)
         if not self._parsing:
             self._parse()
+
+    def getPeer(self) -> IAddress:
+        # Each Request asks, and a TCP transport answers with a new address object every time.
+        if self._peer is None:
+            self._peer = super().getPeer()
+        return self._peer
 
     # -- the channel answering a request itself ----------------------------------
 

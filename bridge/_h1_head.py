@@ -94,13 +94,40 @@ class HeadParser:
             self._parser = None
         return head
 
-    def check_partial(self, data: bytes) -> None:
+    def check_size(self, data: bytes, limit: int) -> None:
+        """Refuse a complete head over ``limit`` bytes (``head_size``) as Twisted would, line by line:
+        a line before the one that crosses the limit may be refused for itself first."""
+        if len(data) <= limit or head_size(data) <= limit:
+            return
+        total = start = 0
+        while (end := data.find(b"\r\n", start)) >= 0:
+            total += end - start
+            if total > limit:
+                break
+            start = end + 2
+        self.check_partial(data[:start], limit)
+        raise Refusal(431, f"request headers over {limit} bytes")
+
+    def check_partial(self, data: bytes, limit: int) -> None:
         """Refuse an incomplete head now if its complete lines are already wrong, as Twisted (line by line) does."""
-        if data.count(b"\n") != data.count(b"\r\n"):
+        end = data.rfind(b"\r\n") + 2
+        if end < 2:
+            end = 0
+        complete, rest = data[:end], data[end:]
+        self.check_size(complete, limit)
+        # Twisted holds the last header line until the next one (it could be folded): only
+        # obs-fold is refused on arrival, the rest of its checks come later.
+        last = complete.rfind(b"\r\n", 0, max(end - 2, 0)) + 2
+        held = complete[last:] if last >= 2 else b""
+        checked = complete[: len(complete) - len(held)]
+        if checked:
+            HeadParser(self.max_headers).parse(checked + b"\r\n")
+        if held[:1] in (b" ", b"\t"):
+            raise Refusal(400, "obsolete line folding")
+        if len(rest) >= limit + 2:  # Twisted's LineReceiver: MAX_LENGTH plus the delimiter it waits for
+            raise Refusal(431, f"a request head line over {limit} bytes")
+        if b"\n" in rest:
             raise Refusal(400, "bare LF in the request head")
-        end = data.rfind(b"\r\n")
-        if end >= 0:
-            HeadParser(self.max_headers).parse(data[: end + 2] + b"\r\n")
 
     # -- llhttp callbacks ------------------------------------------------------
 
@@ -144,7 +171,7 @@ def _request_line(line: bytes) -> tuple[bytes, bytes, bytes]:
         if _HTTP_VERSION.fullmatch(version):
             raise Refusal(505, f"unsupported version {version.decode()}")
         raise Refusal(400, "malformed request line")
-    if not _TOKEN.fullmatch(method):
+    if method not in _PLAIN_METHODS and not _TOKEN.fullmatch(method):
         raise Refusal(400, "malformed request line")
     if not target or not target.isascii() or _NOT_IN_TARGET.search(target):
         raise Refusal(400, "a byte outside printable ASCII in the request target")

@@ -32,6 +32,14 @@ def test_startup_line_names_reactor_and_addresses(hybrid_server: Start, tmp_path
         assert client.get("http://unix/asgi/delayed?delay=0").content == BODY
 
 
+@pytest.mark.parametrize(("http", "loop"), [("httptools", "uvloop"), ("twisted", "asyncio")])
+def test_http_and_loop_are_chosen_and_named_in_the_startup_line(hybrid_server: Start, http: str, loop: str) -> None:
+    server = hybrid_server("--http", http, "--loop", loop)
+    assert f"with {ASYNCIO_REACTOR} (http {http}, loop {loop})" in server.log()
+    assert httpx.get(f"{server.url}/asgi/delayed?delay=0").content == BODY
+    assert httpx.get(f"{server.url}/twisted/delayed?delay=0").content == BODY
+
+
 def test_tls_listener(hybrid_server: Start, certificate: tuple[Path, Path]) -> None:
     """An ssl: endpoint serves HTTPS, and the startup line says https."""
     cert, key = certificate

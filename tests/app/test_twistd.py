@@ -97,6 +97,14 @@ def test_twistd_hybrid_serves_both_sides(tmp_path: Path) -> None:
         assert "Server Shut Down." in server.log()
 
 
+def test_twistd_hybrid_takes_http_and_loop(tmp_path: Path) -> None:
+    env = _install_plugin(tmp_path)
+    argv = [TWISTD, "-n", "--pidfile=", "hybrid", "--listen", "tcp:0:interface=127.0.0.1", "--http", "httptools"]
+    with running([*argv, "--loop", "uvloop"], env=env, cwd=tmp_path) as server:
+        assert "(http httptools, loop uvloop)" in server.log()
+        assert httpx.get(f"{server.url}/asgi/delayed?delay=0").content == BODY
+
+
 def test_twistd_hybrid_with_reactor_asyncio(tmp_path: Path) -> None:
     """``twistd --reactor=asyncio`` installs the same reactor the plugin would."""
     env = _install_plugin(tmp_path)
@@ -110,6 +118,7 @@ def test_twistd_hybrid_with_reactor_asyncio(tmp_path: Path) -> None:
     [
         (["hybrid", "--mount", "/x=no_such_module:app"], "--mount /x=no_such_module:app: cannot import"),
         (["--reactor=select", "hybrid"], "the bridge needs Twisted's AsyncioSelectorReactor"),
+        (["--reactor=asyncio", "hybrid", "--loop", "uvloop"], "already installed on asyncio, not uvloop"),
     ],
 )
 def test_twistd_hybrid_refuses_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:

@@ -5,13 +5,16 @@ Run as a script: serves on 127.0.0.1, an ephemeral port, and prints LISTENING <p
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bridge import install_reactor
+from bridge import http_channel_class, install_reactor
 
-install_reactor()
+# The suite's fast-lane switches (see tests/conftest.py): uvloop, the llhttp channel.
+install_reactor(loop=os.environ.get("HYBRID_TEST_LOOP"))
+CHANNEL = http_channel_class(os.environ.get("HYBRID_TEST_HTTP", "twisted"))
 
 import anyio  # noqa: E402
 import anyio.lowlevel  # noqa: E402
@@ -142,5 +145,7 @@ def announce(port: object) -> None:
     print(f"LISTENING {port.getHost().port}", flush=True)  # type: ignore[attr-defined]
 
 
-endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(StreamingSite(root)).addCallback(announce)
+endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(
+    StreamingSite(root, channel_class=CHANNEL)
+).addCallback(announce)
 reactor.run()

@@ -5,11 +5,14 @@ Usage: guards_server.py HEADER_TIMEOUT MAX_CONNECTIONS [tls CERT KEY]
 
 from __future__ import annotations
 
+import os
 import sys
 
-from bridge import install_reactor
+from bridge import http_channel_class, install_reactor
 
-install_reactor()
+# The suite's fast-lane switches (see tests/conftest.py): uvloop, the llhttp channel.
+install_reactor(loop=os.environ.get("HYBRID_TEST_LOOP"))
+CHANNEL = http_channel_class(os.environ.get("HYBRID_TEST_HTTP", "twisted"))
 
 from twisted.internet import endpoints, reactor  # noqa: E402
 from twisted.internet.task import deferLater  # noqa: E402
@@ -43,7 +46,13 @@ max_connections = int(sys.argv[2]) or None
 root = Resource()
 root.putChild(b"slow", Slow())
 root.putChild(b"state", InFlight())
-site = StreamingSite(root, header_timeout=header_timeout, max_connections=max_connections, max_header_count=20)
+site = StreamingSite(
+    root,
+    header_timeout=header_timeout,
+    max_connections=max_connections,
+    max_header_count=20,
+    channel_class=CHANNEL,
+)
 if len(sys.argv) > 3:
     description = f"ssl:0:interface=127.0.0.1:certKey={sys.argv[4]}:privateKey={sys.argv[5]}"
 else:

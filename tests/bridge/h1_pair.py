@@ -60,11 +60,14 @@ class Recorder(Resource):
         return b"ok"
 
 
-def feed(channel_class: type[GuardedHTTPChannel], pieces: Sequence[bytes]) -> Outcome:
-    """Send ``pieces`` one after the other on one connection to a site using ``channel_class``."""
+def feed(channel_class: type[GuardedHTTPChannel], pieces: Sequence[bytes], **limits: int) -> Outcome:
+    """Send ``pieces`` one after the other on one connection to a site using ``channel_class``.
+
+    ``limits`` are ``StreamingSite``'s ``max_header_count`` and ``max_header_bytes``.
+    """
     outcome = Outcome()
     clock = Clock()
-    site = StreamingSite(Recorder(outcome.seen), channel_class=channel_class, reactor=clock)
+    site = StreamingSite(Recorder(outcome.seen), channel_class=channel_class, reactor=clock, **limits)
     protocol = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 50000))
     assert protocol is not None
     protocol._channel.callLater = clock.callLater  # type: ignore[attr-defined]

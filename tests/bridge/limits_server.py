@@ -7,11 +7,14 @@ With the argument ``plain`` the tree is served by Twisted's own ``Site``
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
-from bridge import install_reactor
+from bridge import http_channel_class, install_reactor
 
-install_reactor()
+# The suite's fast-lane switches (see tests/conftest.py): uvloop, the llhttp channel.
+install_reactor(loop=os.environ.get("HYBRID_TEST_LOOP"))
+CHANNEL = http_channel_class(os.environ.get("HYBRID_TEST_HTTP", "twisted"))
 
 from twisted.internet import endpoints, reactor  # noqa: E402
 from twisted.logger import globalLogBeginner, textFileLogObserver  # noqa: E402
@@ -64,6 +67,6 @@ def announce(port: object) -> None:
     print(f"LISTENING {port.getHost().port}", flush=True)  # type: ignore[attr-defined]
 
 
-site = Site(root) if sys.argv[1:] == ["plain"] else StreamingSite(root)
+site = Site(root) if sys.argv[1:] == ["plain"] else StreamingSite(root, channel_class=CHANNEL)
 endpoints.serverFromString(reactor, "tcp:0:interface=127.0.0.1").listen(site).addCallback(announce)
 reactor.run()

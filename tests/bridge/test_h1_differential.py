@@ -157,6 +157,16 @@ def test_both_parsers_reach_the_same_verdict(pieces: list[bytes]) -> None:
     assert llhttp.closed == twisted.closed
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(connection(), st.integers(1, 6), st.integers(20, 160))
+def test_both_parsers_apply_the_header_limits_alike(pieces: list[bytes], count: int, size: int) -> None:
+    """Tight ``max_header_count`` and ``max_header_bytes``: the same 400s and 431s at the same requests."""
+    limits = {"max_header_count": count, "max_header_bytes": size}
+    twisted = feed(GuardedHTTPChannel, pieces, **limits)
+    llhttp = feed(httptools_channel, pieces, **limits)
+    assert (llhttp.statuses, llhttp.seen, llhttp.closed) == (twisted.statuses, twisted.seen, twisted.closed)
+
+
 @pytest.mark.parametrize(
     "pieces",
     [

@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from bridge import install_reactor
+from bridge import http_channel_class, install_reactor
 
-install_reactor()
+# The suite's fast-lane switches (see tests/conftest.py): uvloop, the llhttp channel.
+install_reactor(loop=os.environ.get("HYBRID_TEST_LOOP"))
+CHANNEL = http_channel_class(os.environ.get("HYBRID_TEST_HTTP", "twisted"))
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi import WebSocket as FastAPIWebSocket  # noqa: E402
@@ -497,7 +500,7 @@ def main(argv: list[str]) -> None:
         description = f"ssl:0:interface=127.0.0.1:backlog=1024:certKey={cert}:privateKey={key}"
     else:
         description = "tcp:0:interface=127.0.0.1:backlog=1024"
-    Listener(description, StreamingSite(root)).setServiceParent(lifespan_service)
+    Listener(description, StreamingSite(root, channel_class=CHANNEL)).setServiceParent(lifespan_service)
     lifespan_service.add_drain(main_mount.websockets.close_all)
     lifespan_service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", lifespan_service.stopService)
