@@ -44,7 +44,7 @@ from app.in_flight import InFlightLimit, limit_native_sides
 from app.mounts import Kind
 from app.mounts import Mount as MountedObject
 from app.options import ServeOptions
-from app.serve import ConfigError, as_root, load_mounts, put_mount
+from app.serve import ConfigError, as_root, load_mounts, put_mount, tune_gc
 from app.site import HybridSite, build_site
 from app.worker import WorkerIdentity, share_stats
 from bridge._aio import as_future, reactor_loop
@@ -270,6 +270,7 @@ def run(options: ServeOptions) -> int:
         reactor=f"{kind.__module__}.{kind.__qualname__}",
     )
     loop = reactor_loop()
+    tune_gc()
     try:
         loop.run_until_complete(serve(app, config))  # type: ignore[arg-type]  # Starlette types its scope loosely
     except Exception as e:
