@@ -249,10 +249,11 @@ def tune_gc() -> None:
     Everything imported by now (Twisted, Starlette, the apps) lives as long as the process:
     ``gc.freeze()`` keeps it out of every later pass.  Each held request keeps a few hundred
     objects alive (coroutine frames, Twisted's Request, the scope), so with Python's default
-    thresholds a collection runs every few requests and walks them all.  Measured in ``make
-    bench``'s W2 (5,000 connections holding 1-s requests): completion 0.38 -> 0.84 of ideal,
-    CPU per request 0.44 -> 0.20 ms, at the price of about 10 KB more RSS per held request
-    (garbage cycles live longer); and p99 at 64 keep-alive connections (W1) 72 -> 28 ms.
+    thresholds a collection runs every few requests and walks them all.  Measured with the
+    bench's bridge + Starlette server under W2 (5,000 connections holding 1-s requests, one run
+    each way on a shared machine): completion 0.38 -> 0.84 of ideal, CPU per request 0.44 ->
+    0.20 ms, at the price of about 10 KB more RSS per held request (garbage cycles live longer);
+    under W1 (64 keep-alive connections, ``hybrid serve``, freeze alone) p99 72 -> 28 ms.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
