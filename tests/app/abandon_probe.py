@@ -137,8 +137,12 @@ def main() -> None:
         print(json.dumps({"error": str(reason.value)}), flush=True)
         reactor.stop()
 
+    running: list[asyncio.Task[dict[str, Any]]] = []
+
     def start() -> None:
-        Deferred.fromFuture(asyncio.ensure_future(probe(socket_path))).addCallbacks(report, failed)
+        # Held: the loop keeps only a weak reference to a task, and a collected probe never reports.
+        running.append(asyncio.ensure_future(probe(socket_path)))
+        Deferred.fromFuture(running[0]).addCallbacks(report, failed)
 
     reactor.callWhenRunning(start)
     reactor.run()
