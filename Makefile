@@ -25,7 +25,7 @@ lint: venv
 	$(BIN)/mypy
 
 system-deps:
-	sh tests/system-deps.sh
+	@sh tests/system-deps.sh
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest
