@@ -30,11 +30,15 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from twisted.application.service import MultiService
 from twisted.internet.interfaces import IReactorThreads
-from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.logger import Logger, globalLogBeginner
 
+from app.access_asgi import ObservedApp
+from app.access_log import SideOf
 from app.in_flight import limit_native_sides
 from app.limits import Limits
+from app.logs import access_log, server_log_observer, worker_id
 from app.options import ServeOptions
 from app.site import HybridSite, build_site
 from bridge._aio import reactor_loop
@@ -75,7 +79,7 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
     config = Config()
     config.include_server_header = False  # Twisted's Server and Date, as on the Twisted front
     config.include_date_header = False
-    config.accesslog = "-"
+    config.accesslog = None  # app.access_asgi writes the Twisted front's lines instead
     addresses: list[str] = []
     secure: list[str] = []
     insecure: list[str] = []
@@ -119,9 +123,12 @@ def run(options: ServeOptions) -> int:
     except (ListenError, OSError) as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([server_log_observer(options.log_level)], redirectStandardIO=False)
     options.hypercorn_config(config)
-    app = build_app(build_site(reactor, options.delay), options)
+    # Logging and metrics: the same observers as on the Twisted front (app.logs), fed by ObservedApp.
+    services = MultiService()
+    observers = [log for log in [access_log(options, reactor, services)] if log is not None]
+    app = ObservedApp(build_app(build_site(reactor, options.delay), options), observers, SideOf(), worker_id())
     if options.wsgi_threads is not None:
         IReactorThreads(reactor).suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)
@@ -131,11 +138,13 @@ def run(options: ServeOptions) -> int:
         reactor=f"{kind.__module__}.{kind.__qualname__}",
     )
     loop = reactor_loop()
+    services.startService()
     try:
         loop.run_until_complete(serve(app, config))  # type: ignore[arg-type]  # Starlette types its scope loosely
     except Exception as e:
         _log.critical("Not serving: {error}", error=e)
         return 1
     finally:
+        services.stopService()
         loop.run_until_complete(loop.shutdown_asyncgens())
     return 0

@@ -31,13 +31,15 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred, DeferredList, FirstError, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
-from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from twisted.web.wsgi import WSGIResource
 
+from app.access_log import SideOf
 from app.in_flight import InFlightLimit, limit_native_sides
+from app.logs import ObservedSite, access_log, server_log_observer
 from app.mounts import Kind, Mount, MountError, load
 from app.options import ServeOptions
 from app.shutdown import Draining, ExitOnSecondSignal
@@ -168,7 +170,10 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     for lifespan in lifespans:
         lifespan.setServiceParent(parent)
         parent = lifespan
-    http_site = StreamingSite(root, **options.site_arguments())
+    # Logging and metrics: the site hands each finished request to its observers (app.logs).
+    observers = [log for log in [access_log(options, reactor, top)] if log is not None]
+    side_of = SideOf([spec.prefix for spec in options.mount])
+    http_site = ObservedSite(root, observers=observers, side_of=side_of, clock=reactor, **options.site_arguments())
     draining = Draining(reactor, http_site, drains, options.drain_timeout)
     draining.setServiceParent(parent)
     Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(draining)
@@ -240,7 +245,7 @@ def run(options: ServeOptions) -> int:
     except ConfigError as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([server_log_observer(options.log_level)], redirectStandardIO=False)
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
