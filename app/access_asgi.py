@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,6 +32,11 @@ class ObservedApp:
         self.observers = list(observers)
         self._side_of = side_of
         self._worker = worker
+        self._in_flight: Counter[str] = Counter()
+
+    def in_flight_by_side(self) -> Counter[str]:
+        """HTTP requests that arrived and were not observed yet, per side (read at a metrics scrape)."""
+        return +self._in_flight  # without the sides at zero
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or not self.observers:
@@ -40,12 +46,17 @@ class ObservedApp:
         status = 0
         sent = 0
         observed = False
+        side = self._side_of(_raw_path(scope))
+        if scope["type"] == "http":
+            self._in_flight[side] += 1
 
-        def observe(answered: int) -> None:
+        def observe(answered: int, client_left: bool = False) -> None:
             nonlocal observed
             if not observed:
                 observed = True
-                self._observe(scope, started, answered, sent)
+                if scope["type"] == "http":
+                    self._in_flight[side] -= 1
+                self._observe(scope, started, answered, sent, client_left)
 
         async def watching(message: Message) -> None:
             nonlocal status, sent
@@ -65,18 +76,18 @@ class ObservedApp:
         try:
             await self._app(scope, receive, watching)
         except asyncio.CancelledError:  # the server gave up on it: its client left
-            observe(status or CLIENT_CLOSED)
+            observe(status or CLIENT_CLOSED, client_left=True)
             raise
         except Exception:  # the server answers 500 if nothing was sent yet
             observe(status or 500)
             raise
-        observe(status or CLIENT_CLOSED)
+        observe(status or CLIENT_CLOSED, client_left=True)
 
-    def _observe(self, scope: Scope, started: float, status: int, sent: int) -> None:
+    def _observe(self, scope: Scope, started: float, status: int, sent: int, client_left: bool) -> None:
         headers = dict(scope.get("headers", []))
         client = scope.get("client")
         method = scope.get("method", "GET")
-        path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")  # as sent, as on Twisted
+        path = _raw_path(scope)
         version = scope.get("http_version", "1.1")
         record = AccessRecord(
             time=started,
@@ -92,6 +103,13 @@ class ObservedApp:
             worker=self._worker,
             referer=headers.get(b"referer", b"").decode("latin-1"),
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
+            client_left=client_left,
         )
         for observe in self.observers:
             observe(record)
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it, as the Twisted front logs it."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    return raw.decode("latin-1")

@@ -49,6 +49,8 @@ class AccessRecord:
     worker: int | None
     referer: str
     user_agent: str
+    #: The client left before the response ended (its status says whether it had begun).
+    client_left: bool = False
 
 
 Formatter: TypeAlias = Callable[[AccessRecord], str]
@@ -58,14 +60,18 @@ class SideOf:
     """Names the side (or ``--mount`` prefix) a path is under: the ``side`` of its lines and metrics.
 
     The longest matching prefix wins; the site's sides are ``/twisted``, ``/asgi``, ``/wsgi``.
+    ``site_paths`` (``/metrics``) are the server's own even under a mount at ``/``.
     """
 
-    def __init__(self, mount_prefixes: Sequence[str] = ()) -> None:
+    def __init__(self, mount_prefixes: Sequence[str] = (), site_paths: Sequence[str] = ()) -> None:
         prefixes = {f"/{name}": name for name in SIDES}
         prefixes.update({prefix.rstrip("/") or "/": prefix for prefix in mount_prefixes})
         self._prefixes = sorted(prefixes.items(), key=lambda item: len(item[0]), reverse=True)
+        self._site_paths = frozenset(site_paths)
 
     def __call__(self, path: str) -> str:
+        if path in self._site_paths:
+            return SITE
         for prefix, name in self._prefixes:
             if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
                 return name
@@ -102,7 +108,20 @@ def from_twisted(
         worker=worker,
         referer=(request.getHeader(b"referer") or b"").decode("latin-1"),
         user_agent=(request.getHeader(b"user-agent") or b"").decode("latin-1"),
+        client_left=client_left and not _delivered(request),
     )
+
+
+def _delivered(request: Request) -> bool:
+    """Whether the whole response was written before the client left.
+
+    ``WSGIResource`` finishes a request a reactor turn after its last write, so a client may
+    read a whole Content-Length response and close before ``finish()``: it did not leave early.
+    """
+    length = request.responseHeaders.getRawHeaders(b"content-length")
+    if not request.startedWriting or length is None:
+        return False
+    return request.method == b"HEAD" or request.sentLength == int(length[0])
 
 
 def combined(record: AccessRecord) -> str:

@@ -39,6 +39,8 @@ from app.access_log import SideOf
 from app.in_flight import limit_native_sides
 from app.limits import Limits
 from app.logs import access_log, server_log_observer, worker_id
+from app.metrics import Meters, MetricsCollector
+from app.metrics_web import ServeMetrics, WebSocketMeter, registry_for
 from app.options import ServeOptions
 from app.site import HybridSite, build_site
 from bridge._aio import reactor_loop
@@ -69,7 +71,7 @@ def build_app(site: HybridSite, limits: Limits) -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-def configure(listen: list[str]) -> tuple[Config, list[str]]:
+def configure(listen: list[str], backlog: int | None = None) -> tuple[Config, list[str]]:
     """Hypercorn's config for ``--listen`` endpoints, and their addresses as URLs.
 
     Understands ``tcp:PORT[:interface=HOST]``, ``ssl:PORT:privateKey=KEY:certKey=CERT
@@ -77,6 +79,8 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
     sockets are listening on return; Hypercorn owns (and closes) their file descriptors.
     """
     config = Config()
+    if backlog is not None:  # as on the Twisted front (Limits.backlog); a backlog= in the endpoint string wins
+        config.backlog = backlog
     config.include_server_header = False  # Twisted's Server and Date, as on the Twisted front
     config.include_date_header = False
     config.accesslog = None  # app.access_asgi writes the Twisted front's lines instead
@@ -86,14 +90,15 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
     for description in listen:
         kind, *positional = description.split(":")
         args = dict(part.split("=", 1) for part in positional[1:] if "=" in part)
+        listen_backlog = int(args.get("backlog", config.backlog))
         if kind == "unix" and positional:
             sock = socket.socket(socket.AF_UNIX)
             sock.bind(positional[0])
-            sock.listen(config.backlog)
+            sock.listen(listen_backlog)
             addresses.append(f"unix:{positional[0]}")
         elif kind in ("tcp", "ssl") and positional and positional[0].isdigit():
             host = args.get("interface", "0.0.0.0")
-            sock = socket.create_server((host, int(positional[0])), backlog=config.backlog)
+            sock = socket.create_server((host, int(positional[0])), backlog=listen_backlog)
             port = sock.getsockname()[1]
             name = f"[{host}]" if ":" in host else host
             addresses.append(f"{'https' if kind == 'ssl' else 'http'}://{name}:{port}")
@@ -119,7 +124,7 @@ def run(options: ServeOptions) -> int:
     from twisted.internet import reactor
 
     try:
-        config, addresses = configure(options.listen)
+        config, addresses = configure(options.listen, options.backlog())
     except (ListenError, OSError) as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
@@ -127,8 +132,15 @@ def run(options: ServeOptions) -> int:
     options.hypercorn_config(config)
     # Logging and metrics: the same observers as on the Twisted front (app.logs), fed by ObservedApp.
     services = MultiService()
-    observers = [log for log in [access_log(options, reactor, services)] if log is not None]
-    app = ObservedApp(build_app(build_site(reactor, options.delay), options), observers, SideOf(), worker_id())
+    meters = Meters() if options.metrics is not None else None
+    observers = [o for o in (access_log(options, reactor, services), meters) if o is not None]
+    site_app: Any = build_app(build_site(reactor, options.delay), options)
+    if meters is not None:
+        site_app = WebSocketMeter(site_app, meters, SideOf())
+    if meters is not None and options.metrics is not None:  # inside ObservedApp: a scrape is a request too
+        collector = MetricsCollector(meters, lambda: app.in_flight_by_side(), reactor)
+        site_app = ServeMetrics(site_app, options.metrics, registry_for(collector))
+    app = ObservedApp(site_app, observers, SideOf(), worker_id())
     if options.wsgi_threads is not None:
         IReactorThreads(reactor).suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +147,10 @@ class ObservedSite(StreamingSite):
             return request
 
         self.requestFactory = timed  # type: ignore[assignment]
+
+    def in_flight_by_side(self) -> Counter[str]:
+        """The requests that arrived and were not observed yet, per side (read at a metrics scrape)."""
+        return Counter(self._side_of((r.uri or b"").decode("latin-1").partition("?")[0]) for r in list(self._arrived))
 
     def log(self, request: Request) -> None:
         """Twisted's access-log hook: called once the response is finished (or upgraded)."""

@@ -3,7 +3,7 @@
 Adding an option is two edits here: an ``add_argument`` call in ``add_serve_arguments`` and a
 field of the same name in ``ServeOptions``. The limits and timeouts are declared in ``app.limits``
 (``ServeOptions`` inherits their fields from ``Limits``), the logging options in ``app.logs``
-(``LogOptions``).
+(``LogOptions``), the metrics option in ``app.metrics_web`` (``MetricsOptions``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 
 from app.limits import Limits, add_limit_arguments
 from app.logs import LogOptions, add_log_arguments
+from app.metrics_web import MetricsOptions, add_metrics_arguments
 from app.mounts import MountSpec
 from app.tutorial import DEFAULT_DELAY, DelayError, parse_delay
 
@@ -22,7 +23,7 @@ DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
 
 @dataclass(frozen=True)
-class ServeOptions(Limits, LogOptions):
+class ServeOptions(Limits, LogOptions, MetricsOptions):
     """What to serve and where, within which limits."""
 
     listen: list[str]
@@ -42,6 +43,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``serve`` options on ``parser``."""
     add_limit_arguments(parser)
     add_log_arguments(parser)
+    add_metrics_arguments(parser)
     parser.add_argument(
         "--listen",
         action="append",

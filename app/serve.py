@@ -39,7 +39,10 @@ from twisted.web.wsgi import WSGIResource
 
 from app.access_log import SideOf
 from app.in_flight import InFlightLimit, limit_native_sides
+from app.limits import with_backlog
 from app.logs import ObservedSite, access_log, server_log_observer
+from app.metrics import Meters, MetricsCollector
+from app.metrics_web import WebSocketMeter, put_metrics, registry_for
 from app.mounts import Kind, Mount, MountError, load
 from app.options import ServeOptions
 from app.shutdown import Draining, ExitOnSecondSignal
@@ -120,7 +123,8 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     ``on_failure`` is called when serving cannot start (an endpoint that cannot listen); a
     lifespan startup failure stops the reactor itself (see ``bridge.LifespanService``).
     """
-    endpoints = [(description, _endpoint(reactor, description)) for description in options.listen]
+    backlog = options.backlog()  # the endpoint string's own backlog= wins
+    endpoints = [(text, _endpoint(reactor, with_backlog(text, backlog))) for text in options.listen]
     prefixes = [spec.segments for spec in options.mount]
     for spec in options.mount:
         if prefixes.count(spec.segments) > 1:
@@ -133,12 +137,14 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         reactor.suggestThreadPoolSize(options.wsgi_threads)
     lifespans: list[LifespanService] = []
     drains: list[Callable[[], Deferred[Any]]] = []
+    meters = Meters() if options.metrics is not None else None  # counted only when served
 
-    def serve_asgi(app: Any) -> ASGIResource:
+    def serve_asgi(app: Any, side: str) -> ASGIResource:
         lifespan = LifespanService(app, **options.lifespan_arguments())
         lifespans.append(lifespan)
+        metered = app if meters is None else WebSocketMeter(app, meters, side)
         resource = ASGIResource(
-            app, state=lifespan.state, trusted_proxies=options.trusted_proxy, **options.asgi_arguments()
+            metered, state=lifespan.state, trusted_proxies=options.trusted_proxy, **options.asgi_arguments()
         )
         drains.extend([resource.wait_idle, resource.websockets.close_all])
         return resource
@@ -148,7 +154,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
 
     def serve(mount: Mount) -> IResource:
         if mount.kind is Kind.ASGI:
-            return serve_asgi(mount.target)
+            return serve_asgi(mount.target, mount.spec.prefix)
         if mount.kind is Kind.WSGI:
             return limited(WSGIResource(reactor, reactor.getThreadPool(), mount.target))
         return limited(mount.target)
@@ -158,7 +164,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         root = _as_root(serve(root_mounts[-1]))
     else:
         site = build_site(reactor, options.delay)
-        root = site.root(serve_asgi(site.asgi_app))
+        root = site.root(serve_asgi(site.asgi_app, "asgi"))
     for mount in mounts:
         if mount.spec.segments:
             _put(root, mount, serve(mount))
@@ -171,9 +177,11 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         lifespan.setServiceParent(parent)
         parent = lifespan
     # Logging and metrics: the site hands each finished request to its observers (app.logs).
-    observers = [log for log in [access_log(options, reactor, top)] if log is not None]
-    side_of = SideOf([spec.prefix for spec in options.mount])
+    observers = [o for o in (access_log(options, reactor, top), meters) if o is not None]
+    side_of = SideOf([spec.prefix for spec in options.mount], [options.metrics] if options.metrics else [])
     http_site = ObservedSite(root, observers=observers, side_of=side_of, clock=reactor, **options.site_arguments())
+    if meters is not None and options.metrics is not None:
+        put_metrics(root, options.metrics, registry_for(MetricsCollector(meters, http_site.in_flight_by_side, reactor)))
     draining = Draining(reactor, http_site, drains, options.drain_timeout)
     draining.setServiceParent(parent)
     Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(draining)
