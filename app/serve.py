@@ -186,7 +186,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     draining.setServiceParent(parent)
     Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(draining)
     ExitOnSecondSignal(lambda: http_site.in_flight).setServiceParent(top)
-    join_pool(http_site, top, reactor)  # --workers: X-Worker, pooled /stats; else nothing
+    join_pool(http_site, top, reactor, options.metrics)  # --workers: X-Worker, pooled /stats and /metrics
     return top
 
 

@@ -124,3 +124,21 @@ def test_bad_metrics_path_is_refused() -> None:
     )
     assert result.returncode == 2
     assert "argument --metrics: 'metrics' is not a path like /metrics" in result.stderr
+
+
+def test_workers_expose_the_whole_pool(hybrid_server: Start) -> None:
+    """Under --workers 2 a scrape has every worker's series, labelled by worker; they add up to the pool's."""
+    server = hybrid_server("--workers", "2")
+    for _ in range(6):  # a new connection each: the kernel spreads them over the workers
+        assert httpx.get(f"{server.url}/twisted/delayed?delay=0").status_code == 200
+
+    def both_workers() -> bool:
+        samples = scrape(server.url)
+        return all(value(samples, "hybrid_reactor_delayed_calls", worker=w) >= 1 for w in ("1", "2"))
+
+    wait_for(both_workers, "both workers' series in one scrape")
+    samples = scrape(server.url)
+    served = [
+        value(samples, "hybrid_requests_total", side="twisted", status_class="2xx", worker=w) for w in ("1", "2")
+    ]
+    assert sum(served) == 6
