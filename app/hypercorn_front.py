@@ -79,7 +79,12 @@ def configure(listen: list[str], backlog: int | None = None) -> tuple[Config, li
     sockets are listening on return; Hypercorn owns (and closes) their file descriptors.
     """
     config = Config()
-    if backlog is not None:  # as on the Twisted front (Limits.backlog); a backlog= in the endpoint string wins
+    # As on the Twisted front (Limits.backlog), unless an endpoint string sets backlog=. Hypercorn
+    # listens again on each socket with its one config.backlog, so the largest given applies to all.
+    explicit = [int(v) for d in listen for k, _, v in (p.partition("=") for p in d.split(":")) if k == "backlog"]
+    if explicit:
+        config.backlog = max(explicit)
+    elif backlog is not None:
         config.backlog = backlog
     config.include_server_header = False  # Twisted's Server and Date, as on the Twisted front
     config.include_date_header = False
@@ -90,15 +95,14 @@ def configure(listen: list[str], backlog: int | None = None) -> tuple[Config, li
     for description in listen:
         kind, *positional = description.split(":")
         args = dict(part.split("=", 1) for part in positional[1:] if "=" in part)
-        listen_backlog = int(args.get("backlog", config.backlog))
         if kind == "unix" and positional:
             sock = socket.socket(socket.AF_UNIX)
             sock.bind(positional[0])
-            sock.listen(listen_backlog)
+            sock.listen(config.backlog)
             addresses.append(f"unix:{positional[0]}")
         elif kind in ("tcp", "ssl") and positional and positional[0].isdigit():
             host = args.get("interface", "0.0.0.0")
-            sock = socket.create_server((host, int(positional[0])), backlog=listen_backlog)
+            sock = socket.create_server((host, int(positional[0])), backlog=config.backlog)
             port = sock.getsockname()[1]
             name = f"[{host}]" if ":" in host else host
             addresses.append(f"{'https' if kind == 'ssl' else 'http'}://{name}:{port}")
