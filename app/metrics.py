@@ -26,7 +26,8 @@ from app.access_log import CLIENT_CLOSED, AccessRecord
 #: Latency buckets in seconds: the tutorial's delays (0 to 60 s) as well as fast endpoints.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-#: Statuses counted as refusals: a body too large, overload, a slow or oversized request head.
+#: Statuses counted as refusals when a response carries them: a body too large, overload (and
+#: 408/431 should a response carry them; the bridge's channel writes its own without one).
 REFUSED = frozenset({408, 413, 431, 503})
 
 #: Where the requests in flight per side come from, read at scrape time.
@@ -125,7 +126,7 @@ class MetricsCollector(Collector):
         )
         refused = CounterMetricFamily(
             "hybrid_requests_refused",
-            "Requests refused by a limit (413 body, 503 overload, 408 and 431 request head), by side and status.",
+            "Requests refused by a limit with a response (413 body too large, 503 overload), by side and status.",
             labels=["side", "status"],
         )
         for (side, status), count in sorted(meters.refused.items()):
