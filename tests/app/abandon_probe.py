@@ -124,7 +124,8 @@ async def probe(socket_path: str) -> dict[str, Any]:
 
 def main() -> None:
     socket_path = sys.argv[1]
-    options = ServeOptions(listen=[f"unix:{socket_path}"], delay=5.0, mount=[])
+    # No access log: this process prints its report on stdout, last.
+    options = ServeOptions(listen=[f"unix:{socket_path}"], delay=5.0, mount=[], access_log=None)
     service = make_service(options, reactor, reactor.stop)
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
