@@ -1,13 +1,14 @@
-"""``hybrid serve`` as it runs in production: what the access log costs, and held requests with the defaults.
+"""``hybrid serve`` as it runs in production: what the access log and metrics cost, held requests with the defaults.
 
 Standalone (``make bench`` runs it after the main harness and writes ``bench/OPS.md``)::
 
     .venv/bin/python -m bench.ops [--seconds 8] [--rounds 3] [--held-connections 5000] [--markdown FILE]
 
-Access log: wrk (pinned to the client CPU, the server to the other) loads ``hybrid serve`` on the
-native and the bridged tutorial endpoint with ``?delay=0``, with the access log off, in the
-combined format and in JSON (both to a file); the settings are interleaved round by round and
-the medians compared, as server CPU time per request and as requests per second.
+Access log and metrics: wrk (pinned to the client CPU, the server to the other) loads ``hybrid
+serve`` on the native and the bridged tutorial endpoint with ``?delay=0``: with neither access log
+nor metrics, with the metrics only (the default but for the access log), and with both, the log in
+the combined format and in JSON (to a file). The settings are interleaved round by round and the
+medians compared, as server CPU time per request and as requests per second.
 
 Held requests: ``hybrid serve`` with its default limits and backlog (only ``--listen`` given)
 and the W2 client (``bench/clients/held.py``) at ``--held-connections`` connections, each
@@ -33,11 +34,14 @@ from bench.procs import CLIENT_CPU, SERVER_CPU, cpu_seconds, free_port, pinned
 
 REPO = Path(__file__).resolve().parents[1]
 ENDPOINTS = {"twisted": "/twisted/delayed?delay=0", "asgi": "/asgi/delayed?delay=0"}
+#: Each with the metrics on (the default) but the first, which is the bare ``hybrid serve``.
 SETTINGS = {
-    "off": ["--no-access-log"],
-    "combined": ["--access-log", "{log}"],
-    "json": ["--access-log", "{log}", "--access-log-format", "json"],
+    "none": ["--no-access-log", "--no-metrics"],
+    "metrics": ["--no-access-log"],
+    "metrics + combined": ["--access-log", "{log}"],
+    "metrics + json": ["--access-log", "{log}", "--access-log-format", "json"],
 }
+BASELINE = "none"
 
 
 def _start(args: list[str]) -> tuple[subprocess.Popen[bytes], str]:
@@ -126,20 +130,20 @@ def held_with_defaults(connections: int, delay: float, rounds: int) -> dict[str,
 
 def _markdown(args: argparse.Namespace, cost: dict[str, dict[str, dict[str, list[float]]]], held: object) -> str:
     lines = [
-        "# `hybrid serve` in production: access-log cost and held requests with the defaults",
+        "# `hybrid serve` in production: the cost of the access log and metrics, held requests with the defaults",
         "",
         f"`python -m bench.ops --seconds {args.seconds:g} --rounds {args.rounds} --connections {args.connections} "
         f"--held-connections {args.held_connections}`, {os.cpu_count()} cores, load average "
         f"{os.getloadavg()[0]:.1f} at the end (server and client pinned to one core each).",
         "",
-        f"## Access log (wrk -c{args.connections}, median of {args.rounds} interleaved rounds)",
+        f"## Access log and metrics (wrk -c{args.connections}, median of {args.rounds} interleaved rounds)",
         "",
-        "| endpoint | access log | req/s | server CPU ms/req | CPU ratio to off | req/s ratio to off |",
+        f"| endpoint | observing | req/s | server CPU ms/req | CPU ratio to {BASELINE} | req/s ratio to {BASELINE} |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for name, by_setting in cost.items():
-        off_cpu = statistics.median(by_setting["off"]["cpu_ms"])
-        off_rps = statistics.median(by_setting["off"]["rps"])
+        off_cpu = statistics.median(by_setting[BASELINE]["cpu_ms"])
+        off_rps = statistics.median(by_setting[BASELINE]["rps"])
         for setting, figures in by_setting.items():
             cpu, rps = statistics.median(figures["cpu_ms"]), statistics.median(figures["rps"])
             lines.append(

@@ -20,7 +20,7 @@ def test_ops_bench_writes_both_tables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     for endpoint in ("/twisted/delayed?delay=0", "/asgi/delayed?delay=0"):
-        for setting in ("off", "combined", "json"):
+        for setting in ("none", "metrics", "metrics + combined", "metrics + json"):
             assert f"| {endpoint} | {setting} |" in text
     for side in ("twisted", "asgi"):
         assert f"| {side} | 40 / 40 | 0 | 0 |" in text
