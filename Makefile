@@ -25,16 +25,17 @@ lint: venv
 	$(BIN)/mypy
 
 system-deps:
-	sh tests/system-deps.sh
+	@sh tests/system-deps.sh
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest
 
-# Benchmarks (bench/RESULTS.md, bench/results.png); never part of `make test`.
+# Benchmarks (bench/RESULTS.md, bench/results.png; `hybrid serve` itself: bench/OPS.md); never part of `make test`.
 # `make bench QUICK=1` is a ~2 minute smoke run of the same harness.
 bench: venv
 	sh bench/setup.sh
 	$(BIN)/python -m bench --profile $(if $(QUICK),quick,full)
+	$(BIN)/python -m bench.ops --markdown bench/OPS.md $(if $(QUICK),--rounds 1 --seconds 3 --held-connections 1000)
 
 # Soak (bench/SOAK.md): mixed traffic with random aborts against `hybrid serve`, then are RSS,
 # open fds, delayed calls and tasks flat, and were there 5xx? Never part of `make test`.

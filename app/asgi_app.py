@@ -77,7 +77,9 @@ class _Endpoints:
             delay = parse_delay(request.query_params.getlist("delay"), self._default_delay)
         except DelayError as e:
             return _bad_request(e)
-        chunks = StreamingResponse(_chunks(delay / STREAM_STEPS), media_type=HTML)
+        # A HEAD gets the headers only, so it ends with them rather than streaming nothing for the delay.
+        body = _no_chunks() if request.method == "HEAD" else _chunks(delay / STREAM_STEPS)
+        chunks = StreamingResponse(body, media_type=HTML)
         return _UnlessAbandoned(request.state.stats, _no_wait, chunks)
 
     async def await_twisted(self, request: Request) -> Response:
@@ -115,6 +117,11 @@ async def _chunks(interval: float) -> AsyncIterator[bytes]:
     for chunk in steps:
         await anyio.sleep(interval)
         yield chunk
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield
 
 
 async def _receive_nothing() -> Message:

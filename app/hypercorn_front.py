@@ -33,14 +33,20 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IReactorThreads
-from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.logger import Logger, globalLogBeginner
 from twisted.web.resource import IResource, Resource
 from twisted.web.wsgi import WSGIResource
 
+from app.access_asgi import ObservedApp
+from app.access_log import SideOf
 from app.in_flight import InFlightLimit, limit_native_sides
+from app.logs import access_log, server_log_observer, worker_id
+from app.metrics import Meters, MetricsCollector
+from app.metrics_web import ServeMetrics, WebSocketMeter, registry_for
 from app.mounts import Kind
 from app.mounts import Mount as MountedObject
 from app.options import ServeOptions
@@ -133,7 +139,7 @@ async def as_future_of(stop: Callable[[], Any]) -> None:
         await as_future(result)
 
 
-def configure(listen: list[str]) -> tuple[Config, list[str]]:
+def configure(listen: list[str], backlog: int | None = None) -> tuple[Config, list[str]]:
     """Hypercorn's config for ``--listen`` endpoints, and their addresses as URLs.
 
     Understands ``tcp:PORT[:interface=HOST]``, ``ssl:PORT:privateKey=KEY:certKey=CERT
@@ -141,9 +147,16 @@ def configure(listen: list[str]) -> tuple[Config, list[str]]:
     sockets are listening on return; Hypercorn owns (and closes) their file descriptors.
     """
     config = Config()
+    # As on the Twisted front (Limits.backlog), unless an endpoint string sets backlog=. Hypercorn
+    # listens again on each socket with its one config.backlog, so the largest given applies to all.
+    explicit = [int(v) for d in listen for k, _, v in (p.partition("=") for p in d.split(":")) if k == "backlog"]
+    if explicit:
+        config.backlog = max(explicit)
+    elif backlog is not None:
+        config.backlog = backlog
     config.include_server_header = False  # Twisted's Server and Date, as on the Twisted front
     config.include_date_header = False
-    config.accesslog = "-"
+    config.accesslog = None  # app.access_asgi writes the Twisted front's lines instead
     addresses: list[str] = []
     secure: list[str] = []
     insecure: list[str] = []
@@ -251,16 +264,27 @@ def run(options: ServeOptions) -> int:
 
     try:
         mounts = load_mounts(options.mount)
-        config, addresses = configure(options.listen)
+        config, addresses = configure(options.listen, options.backlog())
     except (ConfigError, ListenError, OSError) as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([server_log_observer(options.log_level)], redirectStandardIO=False)
     options.hypercorn_config(config)
     app: ASGIApp = build_app(options, reactor, mounts)
     worker = WorkerIdentity.from_environ()
     if worker is not None:
         app = WorkerTag(app, worker.id)
+    # Logging and metrics: the same observers as on the Twisted front (app.logs), fed by ObservedApp.
+    services = MultiService()
+    meters = Meters() if options.metrics is not None else None
+    observers = [o for o in (access_log(options, reactor, services), meters) if o is not None]
+    side_of = SideOf([spec.prefix for spec in options.mount], [options.metrics] if options.metrics else [])
+    if meters is not None:
+        app = WebSocketMeter(app, meters, side_of)
+    if meters is not None and options.metrics is not None:  # inside ObservedApp: a scrape is a request too
+        collector = MetricsCollector(meters, lambda: observed.in_flight_by_side(), reactor)
+        app = ServeMetrics(app, options.metrics, registry_for(collector))
+    observed = ObservedApp(app, observers, side_of, worker_id())
     if options.wsgi_threads is not None:
         IReactorThreads(reactor).suggestThreadPoolSize(options.wsgi_threads)
     kind = type(reactor)
@@ -271,11 +295,13 @@ def run(options: ServeOptions) -> int:
     )
     loop = reactor_loop()
     tune_gc()
+    services.startService()
     try:
-        loop.run_until_complete(serve(app, config))  # type: ignore[arg-type]  # Starlette types its scope loosely
+        loop.run_until_complete(serve(observed, config))  # type: ignore[arg-type]  # Starlette types its scope loosely
     except Exception as e:
         _log.critical("Not serving: {error}", error=e)
         return 1
     finally:
+        services.stopService()
         loop.run_until_complete(loop.shutdown_asyncgens())
     return 0

@@ -23,13 +23,27 @@ if TYPE_CHECKING:
 KiB = 1024
 MiB = 1024 * KiB
 
+#: The backlog asked for without a connection limit; the kernel lowers it to its own maximum.
+UNLIMITED_BACKLOG = 65535
+
+#: Endpoint types whose string takes ``backlog=``; others (``systemd:``) come listening already.
+_BACKLOG_ENDPOINTS = ("tcp", "tcp6", "ssl", "unix")
+
+
+def with_backlog(description: str, backlog: int) -> str:
+    """``description`` with ``backlog=`` added, unless it has one or its type takes none."""
+    kind = description.partition(":")[0].lower()
+    if kind not in _BACKLOG_ENDPOINTS or "backlog=" in description:
+        return description
+    return f"{description}:backlog={backlog}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
     """The limits and timeouts, with the defaults ``hybrid serve`` uses; ``None`` means no limit."""
 
     max_body_size: int | None = 100 * MiB
-    max_in_flight: int | None = 1000
+    max_in_flight: int | None = 10_000
     response_timeout: float | None = 70.0
     header_timeout: float | None = 10.0
     idle_timeout: float = 60.0
@@ -44,6 +58,15 @@ class Limits:
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
     ws_per_message_deflate: bool = True
+
+    def backlog(self) -> int:
+        """The listen backlog every listener gets unless its endpoint string sets one.
+
+        As many as the connections the server accepts, so that a burst of clients up to that
+        limit waits in the kernel's queue instead of having its SYNs dropped and retried a second
+        later (Twisted's default is 50). Linux caps it at ``net.core.somaxconn`` (4096 by default).
+        """
+        return min(self.max_connections or UNLIMITED_BACKLOG, UNLIMITED_BACKLOG)
 
     def site_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``bridge.StreamingSite``."""

@@ -38,6 +38,23 @@ class _TutorialResource(Resource):
         self._stats = stats
         self._default_delay = default_delay
 
+    def render(self, request: Request) -> bytes | int:
+        """Any method but GET and HEAD gets the 405 with ``Allow`` the other sides send.
+
+        Twisted's own answer to a method outside its ``supportedMethods`` is a 501 HTML page.
+        """
+        if request.method in (b"GET", b"HEAD"):
+            result: bytes | int = super().render(request)
+            return result
+        request.setResponseCode(405)
+        request.setHeader(b"allow", b"GET, HEAD")
+        request.setHeader(b"content-type", TEXT.encode())
+        return b"Method Not Allowed"
+
+    def render_HEAD(self, request: Request) -> bytes | int:
+        """Like GET, but seen as a HEAD (Twisted would otherwise hand ``render_GET`` a fake GET)."""
+        return self.render_GET(request)
+
     def render_GET(self, request: Request) -> bytes | int:
         args: dict[bytes, list[bytes]] = request.args or {}
         values = [v.decode("utf-8", "replace") for v in args.get(b"delay", [])]
@@ -82,12 +99,16 @@ class StreamingResource(_TutorialResource):
     """The repeated-write model: an opening chunk at once, then one chunk per step of the delay.
 
     No Content-Length is set, so HTTP/1.1 clients get a chunked response and see each chunk as it
-    is written.
+    is written. A HEAD ends with the headers, since they are all of the answer it will see.
     """
 
     def _respond_later(self, request: Request, delay: float, tracker: Tracker) -> None:
         opening, *steps = stream_parts()
         request.setHeader(b"content-type", HTML.encode())
+        if request.method == b"HEAD":  # the headers are all it gets: nothing to wait for
+            request.finish()
+            tracker.complete()
+            return
         request.write(opening)
         _ChunkWriter(self._clock, request, steps, delay / len(steps), tracker).start()
 

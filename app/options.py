@@ -2,7 +2,8 @@
 
 Adding an option is two edits here: an ``add_argument`` call in ``add_serve_arguments`` and a
 field of the same name in ``ServeOptions``. The limits and timeouts are declared in ``app.limits``
-(``ServeOptions`` inherits their fields from ``Limits``).
+(``ServeOptions`` inherits their fields from ``Limits``), the logging options in ``app.logs``
+(``LogOptions``), the metrics option in ``app.metrics_web`` (``MetricsOptions``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from app.limits import Limits, add_limit_arguments
+from app.logs import LogOptions, add_log_arguments
+from app.metrics_web import MetricsOptions, add_metrics_arguments
 from app.mounts import MountSpec
 from app.tutorial import DEFAULT_DELAY, DelayError, parse_delay
 from bridge._choices import HTTP_CHOICES, LOOP_CHOICES
@@ -21,7 +24,7 @@ DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
 
 @dataclass(frozen=True)
-class ServeOptions(Limits):
+class ServeOptions(Limits, LogOptions, MetricsOptions):
     """What to serve and where, within which limits."""
 
     listen: list[str]
@@ -42,6 +45,8 @@ class ServeOptions(Limits):
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``serve`` options on ``parser``."""
     add_limit_arguments(parser)
+    add_log_arguments(parser)
+    add_metrics_arguments(parser)
     parser.add_argument(
         "--listen",
         action="append",

@@ -32,13 +32,18 @@ from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
 from twisted.internet.defer import Deferred, DeferredList, FirstError, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorCore, IStreamServerEndpoint
-from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
+from twisted.logger import Logger, globalLogBeginner
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request
 from twisted.web.wsgi import WSGIResource
 
+from app.access_log import SideOf
 from app.in_flight import InFlightLimit, limit_native_sides
+from app.limits import with_backlog
+from app.logs import ObservedSite, access_log, server_log_observer
+from app.metrics import Meters, MetricsCollector
+from app.metrics_web import WebSocketMeter, put_metrics, registry_for
 from app.mounts import Kind, Mount, MountError, MountSpec, load
 from app.options import ServeOptions
 from app.shutdown import Draining, ExitOnSecondSignal
@@ -123,18 +128,21 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     ``on_failure`` is called when serving cannot start (an endpoint that cannot listen); a
     lifespan startup failure stops the reactor itself (see ``bridge.LifespanService``).
     """
-    endpoints = [(description, _endpoint(reactor, description)) for description in options.listen]
+    backlog = options.backlog()  # the endpoint string's own backlog= wins
+    endpoints = [(text, _endpoint(reactor, with_backlog(text, backlog))) for text in options.listen]
     mounts = load_mounts(options.mount)
     if options.wsgi_threads is not None:
         reactor.suggestThreadPoolSize(options.wsgi_threads)
     lifespans: list[LifespanService] = []
     drains: list[Callable[[], Deferred[Any]]] = []
+    meters = Meters() if options.metrics is not None else None  # counted only when served
 
-    def serve_asgi(app: Any) -> ASGIResource:
+    def serve_asgi(app: Any, side: str) -> ASGIResource:
         lifespan = LifespanService(app, **options.lifespan_arguments())
         lifespans.append(lifespan)
+        metered = app if meters is None else WebSocketMeter(app, meters, side)
         resource = ASGIResource(
-            app, state=lifespan.state, trusted_proxies=options.trusted_proxy, **options.asgi_arguments()
+            metered, state=lifespan.state, trusted_proxies=options.trusted_proxy, **options.asgi_arguments()
         )
         drains.extend([resource.wait_idle, resource.websockets.close_all])
         return resource
@@ -144,7 +152,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
 
     def serve(mount: Mount) -> IResource:
         if mount.kind is Kind.ASGI:
-            return serve_asgi(mount.target)
+            return serve_asgi(mount.target, mount.spec.prefix)
         if mount.kind is Kind.WSGI:
             return limited(WSGIResource(reactor, reactor.getThreadPool(), mount.target))
         return limited(mount.target)
@@ -154,7 +162,7 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         root = as_root(serve(root_mounts[-1]))
     else:
         site = build_site(reactor, options.delay)
-        root = site.root(serve_asgi(site.asgi_app))
+        root = site.root(serve_asgi(site.asgi_app, "asgi"))
     for mount in mounts:
         if mount.spec.segments:
             put_mount(root, mount, serve(mount))
@@ -170,12 +178,24 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
         channel_class = http_channel_class(options.http)
     except NotInstalled as e:
         raise ConfigError(f"--http {options.http}: {e}") from None
-    http_site = StreamingSite(root, channel_class=channel_class, **options.site_arguments())
+    # Logging and metrics: the site hands each finished request to its observers (app.logs).
+    observers = [o for o in (access_log(options, reactor, top), meters) if o is not None]
+    side_of = SideOf([spec.prefix for spec in options.mount], [options.metrics] if options.metrics else [])
+    http_site = ObservedSite(
+        root,
+        observers=observers,
+        side_of=side_of,
+        clock=reactor,
+        channel_class=channel_class,
+        **options.site_arguments(),
+    )
+    if meters is not None and options.metrics is not None:
+        put_metrics(root, options.metrics, registry_for(MetricsCollector(meters, http_site.in_flight_by_side, reactor)))
     draining = Draining(reactor, http_site, drains, options.drain_timeout)
     draining.setServiceParent(parent)
     Listeners(reactor, endpoints, http_site, on_failure).setServiceParent(draining)
     ExitOnSecondSignal(lambda: http_site.in_flight).setServiceParent(top)
-    join_pool(http_site, top, reactor)  # --workers: X-Worker, pooled /stats; else nothing
+    join_pool(http_site, top, reactor, options.metrics)  # --workers: X-Worker, pooled /stats and /metrics
     return top
 
 
@@ -274,7 +294,7 @@ def run(options: ServeOptions) -> int:
     except ConfigError as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return 2
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo([server_log_observer(options.log_level)], redirectStandardIO=False)
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     tune_gc()

@@ -63,6 +63,9 @@ class HybridServiceMaker:
 
         from app.serve import ConfigError, make_service
 
+        if options.serve.log_level != "info":  # twistd sets up its log after this, from its own options
+            raise SystemExit("twistd hybrid: error: --log-level is not for twistd: use twistd's --logger or --logfile")
+
         try:
             return make_service(options.serve, reactor, reactor.stop)
         except ConfigError as e:

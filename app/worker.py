@@ -8,6 +8,7 @@ does nothing outside a pool:
 - ``/stats`` answers for the whole pool: each worker also serves its own ``/stats`` on a
   private unix socket in the supervisor's directory, and the worker that gets the request asks
   the others there and merges (``merge_snapshots``), listing each worker under ``workers``;
+- ``/metrics`` likewise: every worker's series, labelled with its ``worker`` (``app.pool_metrics``);
 - a worker whose supervisor has gone (killed with SIGKILL, so it could not forward a SIGTERM)
   stops by itself instead of serving on forever.
 """
@@ -31,6 +32,8 @@ from twisted.web.iweb import IAgentEndpointFactory
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
+
+from app.pool_metrics import PoolMetricsResource
 
 _log = Logger(namespace="hybrid.workers")
 
@@ -67,30 +70,56 @@ class WorkerIdentity:
         return self.rundir / f"worker-{worker_id}.sock"
 
 
-def join_pool(site: Site, parent: IServiceCollection, reactor: Any) -> None:
-    """Make ``site`` one worker of the pool this process was started in, if any."""
+def join_pool(site: Site, parent: IServiceCollection, reactor: Any, metrics_path: str | None = None) -> None:
+    """Make ``site`` one worker of the pool this process was started in, if any.
+
+    ``metrics_path`` is where the site serves its metrics (``app.metrics_web``), if it does.
+    """
     worker = WorkerIdentity.from_environ()
     if worker is None:
         return
     # Twisted only ever calls requestFactory, so a function is as good as a Request subclass.
     site.requestFactory = _tagging(site.requestFactory, str(worker.id).encode())  # type: ignore[assignment]
     services = MultiService()
-    peer_stats = share_stats(worker, site.resource, reactor)
-    if peer_stats is not None:
-        services.addService(peer_stats)
+    peer_service = share_stats(worker, site.resource, reactor, metrics_path)
+    if peer_service is not None:
+        services.addService(peer_service)
     services.addService(TimerService(1.0, _ParentWatch(reactor)))
     services.setServiceParent(parent)
 
 
-def share_stats(worker: WorkerIdentity, root: IResource, reactor: Any) -> IService | None:
-    """Make the tree's ``/stats`` answer for the pool; return the service that serves this
-    worker's own ``/stats`` to its peers (None when the tree has no ``/stats``)."""
+def share_stats(
+    worker: WorkerIdentity, root: IResource, reactor: Any, metrics_path: str | None = None
+) -> IService | None:
+    """Make the tree's ``/stats`` (and metrics at ``metrics_path``) answer for the pool; return
+    the service that serves this worker's own to its peers (None when the tree has neither)."""
+    private = Resource()  # what the other workers ask for on this worker's socket
     local_stats = root.children.get(b"stats") if isinstance(root, Resource) else None
-    if local_stats is None:
+    if local_stats is not None:
+        assert isinstance(root, Resource)
+        root.putChild(b"stats", PoolStatsResource(worker, local_stats, reactor))
+        private.putChild(b"stats", local_stats)
+    parent_node, name = _parent_of(root, metrics_path)
+    local_metrics = parent_node.children.get(name) if parent_node is not None else None
+    if parent_node is not None and local_metrics is not None:
+        peers = [i for i in range(1, worker.count + 1) if i != worker.id]
+        endpoints = _PeerEndpoints(worker, reactor)
+        parent_node.putChild(name, PoolMetricsResource(worker.id, peers, local_metrics, endpoints, reactor))
+        private.putChild(b"metrics", local_metrics)
+    if not private.children:
         return None
-    assert isinstance(root, Resource)
-    root.putChild(b"stats", PoolStatsResource(worker, local_stats, reactor))
-    return _PeerStatsService(worker, _QuietSite(local_stats), reactor)
+    return _PeerStatsService(worker, _QuietSite(private), reactor)
+
+
+def _parent_of(root: IResource, path: str | None) -> tuple[Resource | None, bytes]:
+    """The resource holding the last segment of ``path`` in ``root``'s tree, and that segment."""
+    if path is None or not isinstance(root, Resource):
+        return None, b""
+    *parents, name = (segment.encode() for segment in path.strip("/").split("/"))
+    node: IResource | None = root
+    for segment in parents:
+        node = node.children.get(segment) if isinstance(node, Resource) else None
+    return (node if isinstance(node, Resource) else None), name
 
 
 def _tagging(factory: Callable[..., Request], worker_id: bytes) -> Callable[..., Request]:

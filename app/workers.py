@@ -46,7 +46,7 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 from twisted.python.failure import Failure
 
-from app.limits import Limits
+from app.limits import Limits, with_backlog
 from app.options import ServeOptions
 
 _log = Logger(namespace="hybrid.workers")
@@ -113,15 +113,17 @@ class _Idle(Protocol):
     """Never used: the supervisor stops reading its ports before any connection is accepted."""
 
 
-def bind(reactor: Any, listen: Sequence[str]) -> list[IListeningPort]:
+def bind(reactor: Any, listen: Sequence[str], backlog: int) -> list[IListeningPort]:
     """Listen on every endpoint and stop accepting at once: the sockets are for the workers.
 
     Nothing is accepted in between: ``listen`` returns before the reactor looks at the socket.
+    Each gets ``backlog`` unless its endpoint string says otherwise (the workers adopt the
+    sockets as they are).
     """
     ports: list[IListeningPort] = []
     for description in listen:
         try:
-            endpoint = serverFromString(reactor, description)
+            endpoint = serverFromString(reactor, with_backlog(description, backlog))
         except Exception as e:
             raise WorkersError(f"--listen {description}: {e}") from None
         if not isinstance(endpoint, SHAREABLE):
@@ -303,7 +305,7 @@ def supervise(options: ServeOptions, count: int, serve_argv: Sequence[str]) -> i
         print("hybrid serve: error: --workers must be at least 1", file=sys.stderr)
         return UNSERVABLE
     try:
-        ports = bind(reactor, options.listen)
+        ports = bind(reactor, options.listen, options.backlog())
     except WorkersError as e:
         print(f"hybrid serve: error: {e}", file=sys.stderr)
         return UNSERVABLE

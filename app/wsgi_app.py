@@ -98,6 +98,12 @@ def _stream(delay: float, start_response: StartResponse) -> Iterator[bytes]:
         yield chunk
 
 
+def _stream_head(delay: float, start_response: StartResponse) -> Iterator[bytes]:
+    """HEAD of the streaming variant: its headers, at once; the chunks would not be sent anyway."""
+    start_response("200 OK", [("Content-Type", HTML)])
+    yield from ()
+
+
 class TutorialWSGIApp:
     """The WSGI application served at ``/wsgi``: ``/delayed`` and ``/stream``.
 
@@ -110,6 +116,7 @@ class TutorialWSGIApp:
         self._reactor = reactor
         self._default_delay = default_delay
         self._endpoints: dict[str, Endpoint] = {"/delayed": _delayed, "/stream": _stream}
+        self._head_endpoints: dict[str, Endpoint] = {"/stream": _stream_head}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         endpoint = self._endpoints.get(environ.get("PATH_INFO", ""))
@@ -117,6 +124,8 @@ class TutorialWSGIApp:
             return _plain(start_response, "404 Not Found", "Not Found")
         if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             return _plain(start_response, "405 Method Not Allowed", "Method Not Allowed", [("Allow", "GET, HEAD")])
+        if environ["REQUEST_METHOD"] == "HEAD":
+            endpoint = self._head_endpoints.get(environ["PATH_INFO"], endpoint)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         try:
             delay = parse_delay(query.get("delay", []), self._default_delay)

@@ -18,7 +18,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.compare import plot, table
+from app.compare import table
 from app.compare.options import CompareOptions, OptionsError
 from app.compare.probe import CompareError, check_targets
 from app.compare.results import RequestRecord, SideResult
@@ -52,14 +52,19 @@ def _fail(message: str, status: int) -> int:
 
 
 def title(options: CompareOptions) -> str:
-    """One line saying what was measured."""
-    text = (
-        f"{options.requests} requests per side, {options.concurrency} at a time, "
-        f"GET /{options.endpoint}?delay={options.delay:g}"
-    )
+    """One line saying what was measured, naming the paths each side was asked for."""
+    paths = ", ".join(_path(target, options.endpoint) for target in options.targets)
+    text = f"{options.requests} requests per side, {options.concurrency} at a time, "
+    text += f"GET {paths} ?delay={options.delay:g}"
     if options.abandon:
         text += f", {options.abandon:.0%} abandoned halfway"
     return text
+
+
+def _path(target: Target, endpoint: str) -> str:
+    """``/twisted/delayed``; a side whose name is not its prefix (hypercorn serves ``/asgi``) says so."""
+    path = f"{target.prefix}/{endpoint}"
+    return path if target.prefix == f"/{target.name}" else f"{path} on {target.name}"
 
 
 async def _measure(options: CompareOptions) -> list[SideResult]:
@@ -84,8 +89,12 @@ def _report(options: CompareOptions, results: list[SideResult]) -> None:
     console.print(table.render(results))
     if options.json:
         options.json.write_text(json.dumps(_document(options, results), indent=1) + "\n")
+        console.print(f"wrote every figure and request to {options.json}", highlight=False)
     if options.plot:
+        from app.compare import plot  # matplotlib: the `plot` extra, checked by CompareOptions.check
+
         plot.draw(results, options.plot, title(options), options.delay)
+        console.print(f"drew the timeline to {options.plot}", highlight=False)
 
 
 def _document(options: CompareOptions, results: list[SideResult]) -> dict[str, Any]:

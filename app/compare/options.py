@@ -7,6 +7,7 @@ that are each valid but make no sense together are refused by ``CompareOptions.c
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,10 @@ class CompareOptions:
     def check(self) -> None:
         if self.abandon and not self.delay:
             raise OptionsError("--abandon needs a --delay above 0: there is nothing to abandon")
+        if self.plot is not None and importlib.util.find_spec("matplotlib") is None:
+            raise OptionsError(
+                "--plot needs matplotlib, which a plain install leaves out: pip install 'hybrid-twisted-asgi[plot]'"
+            )
         for flag, path in (("--json", self.json), ("--plot", self.plot)):
             if path is not None and not path.resolve().parent.is_dir():
                 raise OptionsError(f"{flag} {path}: {path.parent} is not a directory")
@@ -93,7 +98,13 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="A,B,...",
         help=f"the sides to compare, in this order (default twisted,asgi; known: {','.join(KNOWN_SIDES)})",
     )
-    parser.add_argument("--endpoint", choices=("delayed", "stream"), default="delayed", help="(default delayed)")
+    parser.add_argument(
+        "--endpoint",
+        choices=("delayed", "stream"),
+        default="delayed",
+        help="what each side is asked for, /<side>/ENDPOINT: delayed answers once after the delay, "
+        "stream sends a chunk at once and then one per fifth of the delay (default delayed)",
+    )
     parser.add_argument(
         "--abandon",
         type=_fraction,

@@ -124,8 +124,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ramp-rate", type=float, default=2500.0, help="new connections per second")
     parser.add_argument("--timeout", type=float, default=30.0, help="per connect and per request")
+    parser.add_argument("--path-prefix", default="", help="before /delayed, e.g. /twisted for `hybrid serve`")
     args = parser.parse_args()
-    args.path = f"/delayed?delay={args.delay:g}"
+    args.path = f"{args.path_prefix}/delayed?delay={args.delay:g}"
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     print(json.dumps(asyncio.run(run(args))))

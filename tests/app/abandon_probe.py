@@ -124,7 +124,8 @@ async def probe(socket_path: str) -> dict[str, Any]:
 
 def main() -> None:
     socket_path = sys.argv[1]
-    options = ServeOptions(listen=[f"unix:{socket_path}"], delay=5.0, mount=[])
+    # No access log: this process prints its report on stdout, last.
+    options = ServeOptions(listen=[f"unix:{socket_path}"], delay=5.0, mount=[], access_log=None)
     service = make_service(options, reactor, reactor.stop)
     reactor.callWhenRunning(service.startService)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
@@ -137,8 +138,12 @@ def main() -> None:
         print(json.dumps({"error": str(reason.value)}), flush=True)
         reactor.stop()
 
+    running: list[asyncio.Task[dict[str, Any]]] = []
+
     def start() -> None:
-        Deferred.fromFuture(asyncio.ensure_future(probe(socket_path))).addCallbacks(report, failed)
+        # Held: the loop keeps only a weak reference to a task, and a collected probe never reports.
+        running.append(asyncio.ensure_future(probe(socket_path)))
+        Deferred.fromFuture(running[0]).addCallbacks(report, failed)
 
     reactor.callWhenRunning(start)
     reactor.run()

@@ -57,16 +57,11 @@ def test_one_access_log_line_per_request_same_format(hybrid_server: Start) -> No
     server = hybrid_server()
     for side in ("twisted", "asgi"):
         httpx.get(f"{server.url}/{side}/delayed?delay=0", headers={"user-agent": "probe/1"})
+    def lines_of(side: str) -> list[str]:
+        return [line for line in server.log().splitlines() if f"GET /{side}/delayed" in line]
 
-    def logged() -> dict[str, list[str]]:
-        return {
-            side: [line for line in server.log().splitlines() if f"GET /{side}/delayed" in line]
-            for side in ("twisted", "asgi")
-        }
-
-    # The response reaches the client before the server has written its log line.
-    wait_for(lambda: all(logged().values()), "an access-log line per side")
-    lines = logged()
+    wait_for(lambda: all(lines_of(side) for side in ("twisted", "asgi")), "the access lines (written in blocks)")
+    lines = {side: lines_of(side) for side in ("twisted", "asgi")}
     assert [len(found) for found in lines.values()] == [1, 1], lines
     shapes = {
         side: re.sub(r"\[[^]]*\]", "[time]", found[0].split(" ", 1)[1]).replace(f"/{side}/", "/SIDE/")

@@ -82,6 +82,10 @@ def test_json_has_every_request_and_consistent_figures(
     assert "ratio to twisted" in result.stdout
     for side in SIDES:
         assert side in result.stdout
+    assert result.stdout.startswith(
+        "6 requests per side, 3 at a time, GET /twisted/delayed, /asgi/delayed, /asgi/delayed on hypercorn ?delay=0.2\n"
+    )
+    assert result.stdout.endswith(f"wrote every figure and request to {out}\n")
 
 
 def test_rounds_alternate_between_sides(site: HybridProcess, tmp_path: Path) -> None:
@@ -107,14 +111,16 @@ def test_abandoned_requests_are_cancelled_on_both_sides(site: HybridProcess, tmp
 def test_stream_endpoint(site: HybridProcess, tmp_path: Path) -> None:
     """--endpoint stream: every response is read to its last chunk."""
     out = tmp_path / "run.json"
-    compare_ok(site, "--endpoint", "stream", "--requests", "2", "--delay", "0.1", "--json", str(out))
+    result = compare_ok(site, "--endpoint", "stream", "--requests", "2", "--delay", "0.1", "--json", str(out))
+    assert "GET /twisted/stream, /asgi/stream ?delay=0.1" in result.stdout
     for side in read_json(out)["sides"]:
         assert {r["size"] for r in side["requests"]} == {len(b"".join(stream_parts()))}
 
 
 def test_svg_timeline_has_a_bar_per_request(site: HybridProcess, tmp_path: Path) -> None:
     plot = tmp_path / "timeline.svg"
-    compare_ok(site, "--requests", "5", "--delay", "0.2", "--abandon", "0.4", "--plot", str(plot))
+    result = compare_ok(site, "--requests", "5", "--delay", "0.2", "--abandon", "0.4", "--plot", str(plot))
+    assert result.stdout.endswith(f"drew the timeline to {plot}\n")
     svg = plot.read_text()
     assert svg.startswith("<?xml")
     for side in ("twisted", "asgi"):
@@ -133,6 +139,13 @@ def test_png_timeline_has_a_bar_per_request(site: HybridProcess, tmp_path: Path)
     bar_colours = {_rgb(ABANDONED)} | {_rgb(c) for c in SIDE_COLOURS[:2]}
     runs = sum(1 for above, here in zip([None, *column], column, strict=False) if here in bar_colours and above != here)
     assert runs == 10
+
+
+def test_help_explains_every_option() -> None:
+    """``--help`` has a sentence for every option, ``--endpoint`` included."""
+    result = compare("--help")
+    assert result.returncode == 0
+    assert "what each side is asked for, /<side>/ENDPOINT" in " ".join(result.stdout.split())
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:

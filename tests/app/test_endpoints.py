@@ -157,3 +157,26 @@ def test_raw_http_10_client(server: HybridProcess) -> None:
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200")
     assert body == b"".join(stream_parts())
+
+
+@pytest.mark.parametrize("side", [*SIDES, "wsgi"])
+def test_head_of_a_stream_ends_with_its_headers(server: HybridProcess, side: str) -> None:
+    """HEAD of a 60-s stream answers its headers and ends: the same keep-alive connection serves
+    the next request at once, and the HEAD counts as completed, not abandoned."""
+    before = stats(server)[side]
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=1)) as client:
+        head = client.head(f"{server.url}/{side}/stream?delay=60")
+        assert (head.status_code, head.headers["content-type"], head.content) == (200, "text/html; charset=utf-8", b"")
+        after = client.get(f"{server.url}/stats").json()[side]
+    assert after["completed"] == before["completed"] + 1  # type: ignore[operator]
+    assert (after["abandoned"], after["in_flight"]) == (before["abandoned"], 0)
+
+
+@pytest.mark.parametrize("side", [*SIDES, "wsgi"])
+@pytest.mark.parametrize("method", ["PUT", "POST", "DELETE"])
+def test_other_methods_are_a_405_on_every_side(server: HybridProcess, side: str, method: str) -> None:
+    """Every side answers a method it does not serve alike: 405, ``Allow`` GET and HEAD, plain text."""
+    response = httpx.request(method, f"{server.url}/{side}/delayed")
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD"}  # Starlette: either order
+    assert (response.headers["content-type"], response.text) == ("text/plain; charset=utf-8", "Method Not Allowed")

@@ -119,6 +119,7 @@ def test_twistd_hybrid_with_reactor_asyncio(tmp_path: Path) -> None:
         (["hybrid", "--mount", "/x=no_such_module:app"], "--mount /x=no_such_module:app: cannot import"),
         (["--reactor=select", "hybrid"], "the bridge needs Twisted's AsyncioSelectorReactor"),
         (["--reactor=asyncio", "hybrid", "--loop", "uvloop"], "already installed on asyncio, not uvloop"),
+        (["hybrid", "--log-level", "warn"], "--log-level is not for twistd: use twistd's --logger or --logfile"),
     ],
 )
 def test_twistd_hybrid_refuses_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
