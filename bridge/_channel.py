@@ -189,13 +189,21 @@ class GuardedHTTPChannel(HTTPChannel):
         self.loseConnection()
 
     def _answer(self, response: bytes) -> None:
-        """Write the channel's own response; the requests in progress will never write theirs."""
+        """Answer the request in progress ourselves: it will never write its own response.
+
+        Its resource or app gets ``ChannelAnswered`` through ``connectionLost``
+        first; if its response had already started, ours is not written (it
+        would land inside that response): the connection just closes.
+        """
         assert self.transport is not None
         self._refused = True
+        started = False
         for request in list(self.requests):
             if not request.finished and not request._disconnected:
+                started = started or bool(request.startedWriting)
                 request.connectionLost(Failure(ChannelAnswered(response.split(b"\r\n", 1)[0].decode())))
-        self.transport.write(response)
+        if not started:
+            self.transport.write(response)
 
     def _closing(self) -> bool:
         return self.transport is None or bool(getattr(self.transport, "disconnecting", False))

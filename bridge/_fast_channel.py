@@ -25,9 +25,9 @@ from time import monotonic
 
 from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocol
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedChunkedDataError
+from twisted.web.http import _IdentityTransferDecoder, _MalformedChunkedDataError
 
-from bridge._channel import _TIMEOUT_RESPONSE, ChannelAnswered, GuardedHTTPChannel, _StrictChunkedDecoder
+from bridge._channel import GuardedHTTPChannel, _StrictChunkedDecoder
 from bridge._h1_head import HeadParser, Refusal
 
 
@@ -145,26 +145,11 @@ class HttpToolsChannel(GuardedHTTPChannel):
 
     # -- the channel answering a request itself ----------------------------------
 
-    def _abandonRequests(self, reason: str) -> None:
-        """Tell the requests in progress that their connection is gone, before the channel answers."""
-        requests, self.requests = self.requests, []
-        for request in requests:
-            request.connectionLost(Failure(ChannelAnswered(reason)))
-
-    def _refuse(self, status: int, reason: str) -> None:
-        self._abandonRequests(reason)
-        super()._refuse(status, reason)
-
-    def _respondToBadRequestAndDisconnect(self) -> None:
-        self._refuse(400, "malformed request")
-
-    def timeoutConnection(self) -> None:
-        request = self.requests[-1] if self.requests else None
-        if request is not None and not request.startedWriting and not self._closing():
-            assert self.transport is not None
-            self._abandonRequests("request body timed out")
-            self.transport.write(_TIMEOUT_RESPONSE)
-        HTTPChannel.timeoutConnection(self)
+    def _answer(self, response: bytes) -> None:
+        # GuardedHTTPChannel tells the requests in progress (ChannelAnswered) and writes the
+        # answer unless a response already started; the parse loop then has no request left.
+        super()._answer(response)
+        self.requests = []
 
     # -- the idle timeout, kept as a deadline -------------------------------------
     # HTTPChannel switches it off and on around every request (TimeoutMixin.setTimeout), which on
