@@ -179,7 +179,15 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     # Logging and metrics: the site hands each finished request to its observers (app.logs).
     observers = [o for o in (access_log(options, reactor, top), meters) if o is not None]
     side_of = SideOf([spec.prefix for spec in options.mount], [options.metrics] if options.metrics else [])
-    http_site = ObservedSite(root, observers=observers, side_of=side_of, clock=reactor, **options.site_arguments())
+    refused = None if meters is None else meters.connection_refused
+    http_site = ObservedSite(
+        root,
+        observers=observers,
+        side_of=side_of,
+        clock=reactor,
+        on_refused_connection=refused,
+        **options.site_arguments(),
+    )
     if meters is not None and options.metrics is not None:
         put_metrics(root, options.metrics, registry_for(MetricsCollector(meters, http_site.in_flight_by_side, reactor)))
     draining = Draining(reactor, http_site, drains, options.drain_timeout)
