@@ -142,3 +142,19 @@ def test_workers_expose_the_whole_pool(hybrid_server: Start) -> None:
         value(samples, "hybrid_requests_total", side="twisted", status_class="2xx", worker=w) for w in ("1", "2")
     ]
     assert sum(served) == 6
+
+
+def test_connections_beyond_the_limit_are_refusals(hybrid_server: Start) -> None:
+    """--max-connections 2: with two connections open, a third gets 503 and counts as refused under side=site."""
+    server = hybrid_server("--max-connections", "2")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10), socket.create_connection((host, int(port))):
+        wait_for(lambda: _refused_third(host, int(port)), "a third connection to be refused")
+    wait_for(lambda: httpx.get(f"{server.url}/healthz").status_code == 200, "the two connections to be closed")
+    assert value(scrape(server.url), "hybrid_requests_refused_total", side="site", status="503") == 1
+
+
+def _refused_third(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=10) as third:
+        third.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        return third.recv(100).startswith(b"HTTP/1.1 503")
