@@ -73,6 +73,8 @@ class GuardedHTTPChannel(HTTPChannel):
     _hostHeaders = 0
     _refused = False
     _localAddress: Any = None
+    _idleDeadline: float | None = None
+    _idleTimer: IDelayedCall | None = None
 
     #: Set by ``StreamingRequest.write`` around a response's first write:
     #: the head waits for the body, so both go out in one ``send()``.
@@ -230,10 +232,12 @@ class GuardedHTTPChannel(HTTPChannel):
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._stopHeaderTimer()
         super().connectionLost(reason)
+        self._stopIdleTimer()
 
     def _protocolUpgradeForWebsockets(self, protocol: IProtocol) -> None:
-        # The WebSocket takes connectionLost over, so the timer would outlive the connection.
+        # The WebSocket takes connectionLost over, so the timers would outlive the connection.
         self._stopHeaderTimer()
+        self._stopIdleTimer()
         super()._protocolUpgradeForWebsockets(protocol)
 
     # The deadline moves on every request; rescheduling a reactor timer that
@@ -265,6 +269,40 @@ class GuardedHTTPChannel(HTTPChannel):
             self._headerTimer = self.callLater(left, self._headerTimerFired)
         else:
             self._headersTimedOut()
+
+    # -- the idle timeout, kept as a deadline -------------------------------------
+    # HTTPChannel switches it off and on around every request (TimeoutMixin.setTimeout), which on
+    # the asyncio reactor schedules and cancels a timer per request; here one timer per connection
+    # is kept and, when it fires early, re-armed for the time left (as the header timer above).
+
+    def setTimeout(self, period: float | None) -> float | None:
+        previous = self.timeOut
+        self.timeOut = period  # type: ignore[assignment]  # TimeoutMixin says int; sites pass seconds as float
+        self._idleDeadline = None if period is None else monotonic() + period
+        if period is not None and self._idleTimer is None:
+            self._idleTimer = self.callLater(period, self._idleTimerFired)
+        return previous
+
+    def resetTimeout(self) -> None:
+        if self._idleDeadline is not None and self.timeOut is not None:
+            self._idleDeadline = monotonic() + self.timeOut
+
+    def _idleTimerFired(self) -> None:
+        self._idleTimer = None
+        if self._idleDeadline is None:
+            return
+        left = self._idleDeadline - monotonic()
+        if left > 0:
+            self._idleTimer = self.callLater(left, self._idleTimerFired)
+        else:
+            self._idleDeadline = None
+            self.timeoutConnection()
+
+    def _stopIdleTimer(self) -> None:
+        self._idleDeadline = None
+        if self._idleTimer is not None and self._idleTimer.active():
+            self._idleTimer.cancel()
+        self._idleTimer = None
 
     def timeoutConnection(self) -> None:
         # Twisted's idle timeout hangs up silently; a request whose body stopped
