@@ -130,11 +130,13 @@ class ObservedSite(StreamingSite):
         side_of: SideOf,
         clock: IReactorTime,
         on_refused_connection: Callable[[], None] | None = None,
+        on_channel_refused: Callable[[int], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(resource, **kwargs)
         self.observers = list(observers)
         self._on_refused_connection = on_refused_connection
+        self._on_channel_refused = on_channel_refused
         self._side_of = side_of
         self._clock = clock
         self._worker = worker_id()
@@ -158,6 +160,10 @@ class ObservedSite(StreamingSite):
         if self.open_connections == before and self._on_refused_connection is not None:
             self._on_refused_connection()
         return protocol
+
+    def channelAnswered(self, status: int) -> None:
+        if self._on_channel_refused is not None:
+            self._on_channel_refused(status)
 
     def in_flight_by_side(self) -> Counter[str]:
         """The requests that arrived and were not observed yet, per side (read at a metrics scrape)."""

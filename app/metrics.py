@@ -84,6 +84,10 @@ class Meters:
         """A connection beyond ``--max-connections``, answered 503 before any request."""
         self.refused[SITE, "503"] += 1
 
+    def channel_refused(self, status: int) -> None:
+        """A request the HTTP channel answered itself (400, 408, 431, 505): no side saw it."""
+        self.refused[SITE, str(status)] += 1
+
     def websocket_opened(self, side: str) -> None:
         self.websockets_open[side] += 1
 
@@ -131,7 +135,8 @@ class MetricsCollector(Collector):
         refused = CounterMetricFamily(
             "hybrid_requests_refused",
             "Requests refused by a limit: 413 body too large, 503 overload (connections beyond the limit under"
-            " side=site), by side and status.",
+            " side=site), and under side=site what the HTTP channel refused itself (400 malformed, 408 too"
+            " slow, 431 headers too large, 505 version), by side and status.",
             labels=["side", "status"],
         )
         for (side, status), count in sorted(meters.refused.items()):

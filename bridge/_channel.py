@@ -206,6 +206,9 @@ class GuardedHTTPChannel(HTTPChannel):
                 request.connectionLost(Failure(ChannelAnswered(response.split(b"\r\n", 1)[0].decode())))
         if not started:
             self.transport.write(response)
+        answered = getattr(getattr(self, "factory", None), "channelAnswered", None)
+        if answered is not None:
+            answered(int(response.split(b" ", 2)[1]))
 
     def _closing(self) -> bool:
         return self.transport is None or bool(getattr(self.transport, "disconnecting", False))

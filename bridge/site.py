@@ -254,6 +254,13 @@ class StreamingSite(server.Site):
     def connectionClosed(self) -> None:
         self.open_connections -= 1
 
+    def channelAnswered(self, status: int) -> None:
+        """Called when a connection's channel answers a request itself (400, 408, 431, 505).
+
+        No request reaches the site's log for those; a subclass that counts
+        refusals (metrics) overrides this.
+        """
+
     # -- in-flight requests, for draining -------------------------------------
 
     def requestStarted(self, request: server.Request) -> None:

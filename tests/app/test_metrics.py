@@ -158,3 +158,20 @@ def _refused_third(host: str, port: int) -> bool:
     with socket.create_connection((host, port), timeout=10) as third:
         third.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         return third.recv(100).startswith(b"HTTP/1.1 503")
+
+
+def test_requests_the_channel_refuses_itself_are_counted_under_side_site(hybrid_server: Start) -> None:
+    """431 for oversized headers and 400 for a malformed chunk never reach a side: the channel counts them."""
+    server = hybrid_server("--max-header-bytes", "1024")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    for request in (
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n",
+        b"POST /asgi/delayed HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(request)
+            while sock.recv(65536):
+                pass
+    samples = scrape(server.url)
+    assert value(samples, "hybrid_requests_refused_total", side="site", status="431") == 1
+    assert value(samples, "hybrid_requests_refused_total", side="site", status="400") == 1
