@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
 from starlette.applications import Starlette
@@ -27,7 +28,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
 from app.stats import SideStats
-from app.tutorial import BODY, HTML, STREAM_STEPS, TEXT, DelayError, parse_delay, stream_parts
+from app.tutorial import BODY, HTML, STREAM_STEPS, TEXT, WARMUP, DelayError, parse_delay, stream_parts
 
 Wait = Callable[[], Awaitable[None]]
 
@@ -146,7 +147,8 @@ class _UnlessAbandoned(Response):
         self._response = response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        tracker = self._stats.begin()
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        tracker = self._stats.begin(counted=WARMUP not in query)
         finishing = False
         completed = False
 

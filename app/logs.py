@@ -27,7 +27,8 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from twisted.application.service import IServiceCollection
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Protocol
 from twisted.logger import (
     FilteringLogObserver,
     ILogObserver,
@@ -128,10 +129,14 @@ class ObservedSite(StreamingSite):
         observers: Sequence[RequestObserver],
         side_of: SideOf,
         clock: IReactorTime,
+        on_refused_connection: Callable[[], None] | None = None,
+        on_channel_refused: Callable[[int], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(resource, **kwargs)
         self.observers = list(observers)
+        self._on_refused_connection = on_refused_connection
+        self._on_channel_refused = on_channel_refused
         self._side_of = side_of
         self._clock = clock
         self._worker = worker_id()
@@ -147,6 +152,18 @@ class ObservedSite(StreamingSite):
             return request
 
         self.requestFactory = timed  # type: ignore[assignment]
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:  # type: ignore[override]
+        """Beyond ``max_connections`` the site answers 503 without a request: no line, but a refusal."""
+        before = self.open_connections
+        protocol: Protocol | None = super().buildProtocol(addr)
+        if self.open_connections == before and self._on_refused_connection is not None:
+            self._on_refused_connection()
+        return protocol
+
+    def channelAnswered(self, status: int) -> None:
+        if self._on_channel_refused is not None:
+            self._on_channel_refused(status)
 
     def in_flight_by_side(self) -> Counter[str]:
         """The requests that arrived and were not observed yet, per side (read at a metrics scrape)."""

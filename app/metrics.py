@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from app.access_log import CLIENT_CLOSED, AccessRecord
+from app.access_log import CLIENT_CLOSED, SITE, AccessRecord
 
 #: Latency buckets in seconds: the tutorial's delays (0 to 60 s) as well as fast endpoints.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -80,6 +80,14 @@ class Meters:
             latency = self.latency[side] = _Latency()
         latency.observe(record.duration)
 
+    def connection_refused(self) -> None:
+        """A connection beyond ``--max-connections``, answered 503 before any request."""
+        self.refused[SITE, "503"] += 1
+
+    def channel_refused(self, status: int) -> None:
+        """A request the HTTP channel answered itself (400, 408, 431, 505): no side saw it."""
+        self.refused[SITE, str(status)] += 1
+
     def websocket_opened(self, side: str) -> None:
         self.websockets_open[side] += 1
 
@@ -126,7 +134,9 @@ class MetricsCollector(Collector):
         )
         refused = CounterMetricFamily(
             "hybrid_requests_refused",
-            "Requests refused by a limit with a response (413 body too large, 503 overload), by side and status.",
+            "Requests refused by a limit: 413 body too large, 503 overload (connections beyond the limit under"
+            " side=site), and under side=site what the HTTP channel refused itself (400 malformed, 408 too"
+            " slow, 431 headers too large, 505 version), by side and status.",
             labels=["side", "status"],
         )
         for (side, status), count in sorted(meters.refused.items()):

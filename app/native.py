@@ -24,7 +24,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from app.stats import SideStats, Tracker
-from app.tutorial import BODY, HTML, TEXT, DelayError, parse_delay, stream_parts
+from app.tutorial import BODY, HTML, TEXT, WARMUP, DelayError, parse_delay, stream_parts
 
 
 class _TutorialResource(Resource):
@@ -64,7 +64,7 @@ class _TutorialResource(Resource):
             request.setResponseCode(400)
             request.setHeader(b"content-type", TEXT.encode())
             return str(e).encode()
-        self._respond_later(request, delay, self._stats.begin())
+        self._respond_later(request, delay, self._stats.begin(counted=WARMUP.encode() not in args))
         return NOT_DONE_YET
 
     def _respond_later(self, request: Request, delay: float, tracker: Tracker) -> None:

@@ -181,12 +181,16 @@ def make_service(options: ServeOptions, reactor: Any, on_failure: Callable[[], N
     # Logging and metrics: the site hands each finished request to its observers (app.logs).
     observers = [o for o in (access_log(options, reactor, top), meters) if o is not None]
     side_of = SideOf([spec.prefix for spec in options.mount], [options.metrics] if options.metrics else [])
+    refused = None if meters is None else meters.connection_refused
+    channel_refused = None if meters is None else meters.channel_refused
     http_site = ObservedSite(
         root,
         observers=observers,
         side_of=side_of,
         clock=reactor,
         channel_class=channel_class,
+        on_refused_connection=refused,
+        on_channel_refused=channel_refused,
         **options.site_arguments(),
     )
     if meters is not None and options.metrics is not None:

@@ -42,8 +42,14 @@ class SideStats:
         self._latency_max = 0.0
         self._recent: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
-    def begin(self) -> Tracker:
-        """Count a request as in flight until its tracker completes or abandons it."""
+    def begin(self, counted: bool = True) -> Tracker:
+        """Count a request as in flight until its tracker completes or abandons it.
+
+        ``counted=False`` (a warm-up request, ``WARMUP`` in its query) returns a tracker that
+        records nothing: warm-ups are served as usual but are not part of any run.
+        """
+        if not counted:
+            return Tracker(None, 0.0)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         return Tracker(self, self._now())
@@ -99,7 +105,7 @@ class Tracker:
     that leaves just as the last byte is written).
     """
 
-    def __init__(self, side: SideStats, started: float) -> None:
+    def __init__(self, side: SideStats | None, started: float) -> None:
         self._side = side
         self._started = started
         self._done = False
@@ -115,7 +121,8 @@ class Tracker:
     def _finish(self, completed: bool) -> None:
         if not self._done:
             self._done = True
-            self._side._record(self._started, completed)
+            if self._side is not None:
+                self._side._record(self._started, completed)
 
 
 class Stats:

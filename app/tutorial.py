@@ -23,6 +23,10 @@ TEXT = "text/plain; charset=utf-8"
 DEFAULT_DELAY = 5.0
 MAX_DELAY = 60.0
 
+#: A query parameter (``?delay=0&warmup=1``) that leaves a request out of ``/stats``: the
+#: dashboard's unmeasured warm-up requests are served as usual but counted in no run.
+WARMUP = "warmup"
+
 #: How many timed chunks the streaming variant writes after its opening chunk.
 STREAM_STEPS = 5
 

@@ -138,7 +138,9 @@ class _ParentWatch:
 
     def __init__(self, reactor: Any) -> None:
         self._reactor = reactor
-        self._parent = os.getppid()
+        # From the supervisor itself: one that died while this worker started up would leave
+        # getppid() already pointing at init here, and the change would never be seen.
+        self._parent = int(os.environ.get("HYBRID_SUPERVISOR_PID", os.getppid()))
 
     def __call__(self) -> None:
         if os.getppid() != self._parent and self._reactor.running:

@@ -317,6 +317,7 @@ def supervise(options: ServeOptions, count: int, serve_argv: Sequence[str]) -> i
     for description in listens:
         argv += ["--listen", description]
     env = {**os.environ, "HYBRID_WORKERS_DIR": rundir, "HYBRID_WORKERS": str(count)}
+    env["HYBRID_SUPERVISOR_PID"] = str(os.getpid())  # app.worker's watch of its supervisor
     unservable: list[bool] = []
 
     def stop_unservable() -> None:

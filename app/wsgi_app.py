@@ -41,7 +41,7 @@ from twisted.web.server import Request
 from twisted.web.wsgi import WSGIResource
 
 from app.stats import SideStats, Tracker
-from app.tutorial import BODY, HTML, TEXT, DelayError, parse_delay, stream_parts
+from app.tutorial import BODY, HTML, TEXT, WARMUP, DelayError, parse_delay, stream_parts
 
 #: An endpoint answers after validation: it calls ``start_response`` and yields the body.
 Endpoint = Callable[[float, StartResponse], Iterator[bytes]]
@@ -131,15 +131,15 @@ class TutorialWSGIApp:
             delay = parse_delay(query.get("delay", []), self._default_delay)
         except DelayError as e:
             return _plain(start_response, "400 Bad Request", str(e))
-        return self._counted(environ[REQUEST_KEY], endpoint(delay, start_response))
+        return self._counted(environ[REQUEST_KEY], endpoint(delay, start_response), WARMUP not in query)
 
-    def _counted(self, request: Request, body: Iterator[bytes]) -> Iterator[bytes]:
+    def _counted(self, request: Request, body: Iterator[bytes], counted: bool = True) -> Iterator[bytes]:
         """Count the response in flight until its thread is done with it, then settle the outcome.
 
         ``WSGIResource`` closes the body early when the client has gone: after each chunk it
         checks whether the request is finished, and stops iterating.
         """
-        tracker = blockingCallFromThread(self._reactor, self._stats.begin)
+        tracker = blockingCallFromThread(self._reactor, self._stats.begin, counted)
         exhausted = False
         try:
             yield from body

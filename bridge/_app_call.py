@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
@@ -60,6 +61,15 @@ def _release(waiters: list[asyncio.Future[None]] | None) -> None:
     for future in waiters or ():
         if not future.done():  # a cancelled waiter's future is done already
             future.set_result(None)
+
+
+def _forget(waiters: list[asyncio.Future[None]] | None, future: asyncio.Future[None]) -> None:
+    if waiters is not None and future in waiters:
+        waiters.remove(future)
+
+
+async def _raise(error: Exception) -> None:
+    raise error
 
 
 class AppCall:
@@ -117,7 +127,13 @@ class AppCall:
         #: The connection is gone (or was answered by the server itself).
         self.gone = False
 
-    def start(self, loop: asyncio.AbstractEventLoop, call: Awaitable[None]) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop, app: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run ``app(*args)`` as a Task; an app that fails before its first await (a wrong
+        signature) fails inside the task too, so its host ends it like any other failure."""
+        try:
+            call = app(*args)
+        except Exception as e:
+            call = _raise(e)
         task = self.task = start_task(loop, call)
         task.add_done_callback(self._done)
 
@@ -130,7 +146,13 @@ class AppCall:
             self._news_waiters = [future]
         else:
             self._news_waiters.append(future)
-        await future
+        try:
+            await future
+        except asyncio.CancelledError:
+            # A cancelled receive() (a timeout around it, a polled is_disconnected()) must
+            # not leave its future behind: an app may do it thousands of times per request.
+            _forget(self._news_waiters, future)
+            raise
 
     def wake(self) -> None:
         waiters, self._news_waiters = self._news_waiters, None
@@ -153,7 +175,11 @@ class AppCall:
                 self._writable_waiters = [future]
             else:
                 self._writable_waiters.append(future)
-            await future
+            try:
+                await future
+            except asyncio.CancelledError:
+                _forget(self._writable_waiters, future)
+                raise
 
     # -- endings --------------------------------------------------------------
 

@@ -73,6 +73,8 @@ class GuardedHTTPChannel(HTTPChannel):
     _hostHeaders = 0
     _refused = False
     _localAddress: Any = None
+    _idleDeadline: float | None = None
+    _idleTimer: IDelayedCall | None = None
 
     #: Set by ``StreamingRequest.write`` around a response's first write:
     #: the head waits for the body, so both go out in one ``send()``.
@@ -189,13 +191,24 @@ class GuardedHTTPChannel(HTTPChannel):
         self.loseConnection()
 
     def _answer(self, response: bytes) -> None:
-        """Write the channel's own response; the requests in progress will never write theirs."""
+        """Answer the request in progress ourselves: it will never write its own response.
+
+        Its resource or app gets ``ChannelAnswered`` through ``connectionLost``
+        first; if its response had already started, ours is not written (it
+        would land inside that response): the connection just closes.
+        """
         assert self.transport is not None
         self._refused = True
+        started = False
         for request in list(self.requests):
             if not request.finished and not request._disconnected:
+                started = started or bool(request.startedWriting)
                 request.connectionLost(Failure(ChannelAnswered(response.split(b"\r\n", 1)[0].decode())))
-        self.transport.write(response)
+        if not started:
+            self.transport.write(response)
+        answered = getattr(getattr(self, "factory", None), "channelAnswered", None)
+        if answered is not None:
+            answered(int(response.split(b" ", 2)[1]))
 
     def _closing(self) -> bool:
         return self.transport is None or bool(getattr(self.transport, "disconnecting", False))
@@ -222,10 +235,12 @@ class GuardedHTTPChannel(HTTPChannel):
     def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
         self._stopHeaderTimer()
         super().connectionLost(reason)
+        self._stopIdleTimer()
 
     def _protocolUpgradeForWebsockets(self, protocol: IProtocol) -> None:
-        # The WebSocket takes connectionLost over, so the timer would outlive the connection.
+        # The WebSocket takes connectionLost over, so the timers would outlive the connection.
         self._stopHeaderTimer()
+        self._stopIdleTimer()
         super()._protocolUpgradeForWebsockets(protocol)
 
     # The deadline moves on every request; rescheduling a reactor timer that
@@ -257,6 +272,40 @@ class GuardedHTTPChannel(HTTPChannel):
             self._headerTimer = self.callLater(left, self._headerTimerFired)
         else:
             self._headersTimedOut()
+
+    # -- the idle timeout, kept as a deadline -------------------------------------
+    # HTTPChannel switches it off and on around every request (TimeoutMixin.setTimeout), which on
+    # the asyncio reactor schedules and cancels a timer per request; here one timer per connection
+    # is kept and, when it fires early, re-armed for the time left (as the header timer above).
+
+    def setTimeout(self, period: float | None) -> float | None:
+        previous = self.timeOut
+        self.timeOut = period  # type: ignore[assignment]  # TimeoutMixin says int; sites pass seconds as float
+        self._idleDeadline = None if period is None else monotonic() + period
+        if period is not None and self._idleTimer is None:
+            self._idleTimer = self.callLater(period, self._idleTimerFired)
+        return previous
+
+    def resetTimeout(self) -> None:
+        if self._idleDeadline is not None and self.timeOut is not None:
+            self._idleDeadline = monotonic() + self.timeOut
+
+    def _idleTimerFired(self) -> None:
+        self._idleTimer = None
+        if self._idleDeadline is None:
+            return
+        left = self._idleDeadline - monotonic()
+        if left > 0:
+            self._idleTimer = self.callLater(left, self._idleTimerFired)
+        else:
+            self._idleDeadline = None
+            self.timeoutConnection()
+
+    def _stopIdleTimer(self) -> None:
+        self._idleDeadline = None
+        if self._idleTimer is not None and self._idleTimer.active():
+            self._idleTimer.cancel()
+        self._idleTimer = None
 
     def timeoutConnection(self) -> None:
         # Twisted's idle timeout hangs up silently; a request whose body stopped

@@ -21,13 +21,10 @@ upgrade request reach the new protocol instead of being dropped.
 
 from __future__ import annotations
 
-from time import monotonic
+from twisted.internet.interfaces import IAddress, IProtocol
+from twisted.web.http import _IdentityTransferDecoder, _MalformedChunkedDataError
 
-from twisted.internet.interfaces import IAddress, IDelayedCall, IProtocol
-from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel, _IdentityTransferDecoder, _MalformedChunkedDataError
-
-from bridge._channel import _TIMEOUT_RESPONSE, ChannelAnswered, GuardedHTTPChannel, _StrictChunkedDecoder
+from bridge._channel import GuardedHTTPChannel, _StrictChunkedDecoder
 from bridge._h1_head import HeadParser, Refusal
 
 
@@ -41,8 +38,6 @@ class HttpToolsChannel(GuardedHTTPChannel):
     _crlfEaten = False
     _heads: HeadParser | None = None
     _upgraded = False
-    _idleDeadline: float | None = None
-    _idleTimer: IDelayedCall | None = None
     _peer: IAddress | None = None
 
     def dataReceived(self, data: bytes) -> None:
@@ -145,68 +140,13 @@ class HttpToolsChannel(GuardedHTTPChannel):
 
     # -- the channel answering a request itself ----------------------------------
 
-    def _abandonRequests(self, reason: str) -> None:
-        """Tell the requests in progress that their connection is gone, before the channel answers."""
-        requests, self.requests = self.requests, []
-        for request in requests:
-            request.connectionLost(Failure(ChannelAnswered(reason)))
-
-    def _refuse(self, status: int, reason: str) -> None:
-        self._abandonRequests(reason)
-        super()._refuse(status, reason)
-
-    def _respondToBadRequestAndDisconnect(self) -> None:
-        self._refuse(400, "malformed request")
-
-    def timeoutConnection(self) -> None:
-        request = self.requests[-1] if self.requests else None
-        if request is not None and not request.startedWriting and not self._closing():
-            assert self.transport is not None
-            self._abandonRequests("request body timed out")
-            self.transport.write(_TIMEOUT_RESPONSE)
-        HTTPChannel.timeoutConnection(self)
-
-    # -- the idle timeout, kept as a deadline -------------------------------------
-    # HTTPChannel switches it off and on around every request (TimeoutMixin.setTimeout), which on
-    # the asyncio reactor schedules and cancels a timer per request; here one timer per connection
-    # is kept and, when it fires early, re-armed for the time left (as GuardedHTTPChannel's header timer).
-
-    def setTimeout(self, period: float | None) -> float | None:
-        previous = self.timeOut
-        self.timeOut = period  # type: ignore[assignment]  # TimeoutMixin says int; sites pass seconds as float
-        self._idleDeadline = None if period is None else monotonic() + period
-        if period is not None and self._idleTimer is None:
-            self._idleTimer = self.callLater(period, self._idleTimerFired)
-        return previous
-
-    def resetTimeout(self) -> None:
-        if self._idleDeadline is not None and self.timeOut is not None:
-            self._idleDeadline = monotonic() + self.timeOut
-
-    def _idleTimerFired(self) -> None:
-        self._idleTimer = None
-        if self._idleDeadline is None:
-            return
-        left = self._idleDeadline - monotonic()
-        if left > 0:
-            self._idleTimer = self.callLater(left, self._idleTimerFired)
-        else:
-            self._idleDeadline = None
-            self.timeoutConnection()
-
-    def _stopIdleTimer(self) -> None:
-        self._idleDeadline = None
-        if self._idleTimer is not None and self._idleTimer.active():
-            self._idleTimer.cancel()
-        self._idleTimer = None
-
-    def connectionLost(self, reason: Failure) -> None:  # type: ignore[override]
-        super().connectionLost(reason)
-        self._stopIdleTimer()
+    def _answer(self, response: bytes) -> None:
+        # GuardedHTTPChannel tells the requests in progress (ChannelAnswered) and writes the
+        # answer unless a response already started; the parse loop then has no request left.
+        super()._answer(response)
+        self.requests = []
 
     def _protocolUpgradeForWebsockets(self, protocol: IProtocol) -> None:
-        # The WebSocket takes connectionLost over, so the timer would outlive the connection.
-        self._stopIdleTimer()
         self._upgraded = True
         super()._protocolUpgradeForWebsockets(protocol)
         rest, self._buffer = self._buffer, b""

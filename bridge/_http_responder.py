@@ -111,7 +111,7 @@ class HTTPResponder:
         request.registerProducer(self, True)
         self._producer_registered = True
         runner.in_flight.add(self)
-        self._call.start(runner.loop, runner.app(self.scope, self.receive, self.send))
+        self._call.start(runner.loop, runner.app, self.scope, self.receive, self.send)
         if runner.response_deadlines is not None:
             runner.response_deadlines.set(self, self._response_timed_out)
 
@@ -267,8 +267,12 @@ class HTTPResponder:
         self._unregister_producer()
         try:
             await send_file(f, self._request, not self._disconnected)
-        except Exception as e:
-            if self.cycle.client_gone:
+        except BaseException as e:
+            if not self._disconnected:
+                # Cancelled or failed mid-file: the response can never be completed, and
+                # Twisted's idle timeout is off while a request is handled: close it.
+                self._abort()
+            if isinstance(e, Exception) and self.cycle.client_gone:
                 raise ClientDisconnected("the client closed the connection") from e
             raise
         self._finish()
@@ -346,6 +350,7 @@ class HTTPResponder:
         self.cycle.client_disconnected()
         self._finished = True
         self._producer_registered = False
+        self._cancel_response_timer()  # nobody is waiting: the grace period decides, not a 504
         if self._body_pipe is not None:
             self._body_pipe.detach()
         self._call.connection_gone()

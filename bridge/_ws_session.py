@@ -85,7 +85,7 @@ class WebSocketSession:
         request.notifyFinish().addErrback(self._lost_before_upgrade)
         request.registerProducer(self, True)
         self._sessions.add(self)
-        self._call.start(self._runner.loop, self._runner.app(self.scope, self.receive, self.send))
+        self._call.start(self._runner.loop, self._runner.app, self.scope, self.receive, self.send)
 
     # -- the app's receive/send -----------------------------------------------
 

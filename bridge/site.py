@@ -150,6 +150,12 @@ class StreamingRequest(server.Request):
             return
         super().requestReceived(command, path, version)
 
+    def handleContentChunk(self, data: bytes) -> None:
+        # Over TLS, body bytes can still arrive after an early, complete response
+        # (Twisted's TLS layer keeps delivering after loseConnection): drop them.
+        if getattr(self, "content", None) is not None:
+            super().handleContentChunk(data)
+
     def write(self, data: bytes) -> None:
         channel = self.channel
         if self.startedWriting or not data or not isinstance(channel, GuardedHTTPChannel):
@@ -247,6 +253,13 @@ class StreamingSite(server.Site):
 
     def connectionClosed(self) -> None:
         self.open_connections -= 1
+
+    def channelAnswered(self, status: int) -> None:
+        """Called when a connection's channel answers a request itself (400, 408, 431, 505).
+
+        No request reaches the site's log for those; a subclass that counts
+        refusals (metrics) overrides this.
+        """
 
     # -- in-flight requests, for draining -------------------------------------
 

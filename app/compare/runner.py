@@ -21,6 +21,7 @@ import httpx
 from app.compare.probe import CompareError, StatsClient
 from app.compare.results import Outcome, RequestRecord, RoundSpan, SideResult
 from app.compare.targets import Target
+from app.tutorial import WARMUP
 
 #: Added to the delay for the client's own timeout: a request slower than that is an error.
 TIMEOUT_MARGIN = 30.0
@@ -83,18 +84,18 @@ class Runner:
         return list(results.values())
 
     async def _warm_up(self, client: httpx.AsyncClient, stats: dict[str, StatsClient]) -> None:
-        """One unmeasured round at ``?delay=0`` per side.
+        """One unmeasured round at ``?delay=0&warmup=1`` per side (``warmup``: left out of ``/stats``).
 
         The client's first connections pay one-off costs (asyncio starts the threads that resolve
         host names, httpx builds its transport), which would otherwise all land on the first side.
         """
         for target in self._targets:
-            url = target.url(self._workload.endpoint, 0)
+            url = f"{target.url(self._workload.endpoint, 0)}&{WARMUP}=1"
             try:
                 await asyncio.gather(*(client.get(url) for _ in range(self._workload.concurrency)))
             except httpx.HTTPError as e:
                 raise CompareError(f"warm-up request to {url} failed: {type(e).__name__}: {e}") from None
-            # A response can reach the client a moment before the server counts it.
+            # Nothing of an earlier run may still be in flight when this one starts.
             await stats[target.server].settled(target.stats_key, 0)
 
     async def _round(

@@ -207,13 +207,13 @@
 
   // Opens (or revives) the connection of every request of the run with an unmeasured ?delay=0
   // request, so that the browser's own start-up costs (resolving names, connecting) do not land
-  // on whichever requests it happens to send last.
+  // on whichever requests it happens to send last. `warmup` keeps them out of /stats.
   function warmUp(n) {
     return Promise.all(
       sides.flatMap((side) =>
         Array.from({ length: n }, (_, index) => {
           const { url, mode } = target(side, index);
-          return fetch(`${url}?delay=0`, { mode, cache: "no-store" }).catch(() => {});
+          return fetch(`${url}?delay=0&warmup=1`, { mode, cache: "no-store" }).catch(() => {});
         }),
       ),
     );
@@ -221,8 +221,7 @@
 
   async function run(n, delay, abandonHalf) {
     await warmUp(n);
-    // A response can reach the browser a moment before its side counts it: wait until the
-    // warm-up is counted, so that it is not counted in this run.
+    // Warm-ups are left out of /stats (`warmup`); wait until nothing of an earlier run is in flight.
     await settle();
     baseline = await fetchStats("POST");
     show(baseline);

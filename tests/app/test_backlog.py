@@ -35,6 +35,7 @@ def test_default_backlog_fits_the_connection_limit(hybrid_server: Start, front: 
 def test_default_backlog_with_workers(hybrid_server: Start) -> None:
     server = hybrid_server("--workers", "2", "--max-connections", "300")
     assert listen_backlog(server) == min(300, SOMAXCONN)
+    assert server.stop() == 0  # forwarded to the workers, which drain and exit with it
 
 
 @pytest.mark.parametrize("front", ["twisted", "hypercorn"])

@@ -167,6 +167,8 @@ def test_head_of_a_stream_ends_with_its_headers(server: HybridProcess, side: str
     with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=1)) as client:
         head = client.head(f"{server.url}/{side}/stream?delay=60")
         assert (head.status_code, head.headers["content-type"], head.content) == (200, "text/html; charset=utf-8", b"")
+        # The response leaves at send(); the endpoint counts it a loop turn or two later.
+        wait_for(lambda: client.get(f"{server.url}/stats").json()[side]["in_flight"] == 0, "the HEAD to be counted")
         after = client.get(f"{server.url}/stats").json()[side]
     assert after["completed"] == before["completed"] + 1  # type: ignore[operator]
     assert (after["abandoned"], after["in_flight"]) == (before["abandoned"], 0)
@@ -180,3 +182,22 @@ def test_other_methods_are_a_405_on_every_side(server: HybridProcess, side: str,
     assert response.status_code == 405
     assert {m.strip() for m in response.headers["allow"].split(",")} == {"GET", "HEAD"}  # Starlette: either order
     assert (response.headers["content-type"], response.text) == ("text/plain; charset=utf-8", "Method Not Allowed")
+
+
+def test_warm_up_requests_are_served_but_left_out_of_stats(server: HybridProcess) -> None:
+    """``?warmup=1`` (the dashboard's and `hybrid compare`'s unmeasured round) counts in no run, on every side."""
+    sides = ("twisted", "asgi", "wsgi")
+    with httpx.Client() as client:
+
+        def completed() -> list[int]:
+            snapshot = client.get(f"{server.url}/stats").json()
+            return [snapshot[side]["completed"] + snapshot[side]["abandoned"] for side in sides]
+
+        before = completed()
+        for side in sides:
+            response = client.get(f"{server.url}/{side}/delayed?delay=0&warmup=1")
+            assert (response.status_code, response.content) == (200, BODY)
+        for side in sides:
+            client.get(f"{server.url}/{side}/delayed?delay=0")
+        wait_for(lambda: completed() == [n + 1 for n in before], "the three measured requests to be counted")
+        assert completed() == [n + 1 for n in before]

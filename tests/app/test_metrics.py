@@ -142,3 +142,36 @@ def test_workers_expose_the_whole_pool(hybrid_server: Start) -> None:
         value(samples, "hybrid_requests_total", side="twisted", status_class="2xx", worker=w) for w in ("1", "2")
     ]
     assert sum(served) == 6
+
+
+def test_connections_beyond_the_limit_are_refusals(hybrid_server: Start) -> None:
+    """--max-connections 2: with two connections open, a third gets 503 and counts as refused under side=site."""
+    server = hybrid_server("--max-connections", "2")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10), socket.create_connection((host, int(port))):
+        wait_for(lambda: _refused_third(host, int(port)), "a third connection to be refused")
+    wait_for(lambda: httpx.get(f"{server.url}/healthz").status_code == 200, "the two connections to be closed")
+    assert value(scrape(server.url), "hybrid_requests_refused_total", side="site", status="503") == 1
+
+
+def _refused_third(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=10) as third:
+        third.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        return third.recv(100).startswith(b"HTTP/1.1 503")
+
+
+def test_requests_the_channel_refuses_itself_are_counted_under_side_site(hybrid_server: Start) -> None:
+    """431 for oversized headers and 400 for a malformed chunk never reach a side: the channel counts them."""
+    server = hybrid_server("--max-header-bytes", "1024")
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    for request in (
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n",
+        b"POST /asgi/delayed HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(request)
+            while sock.recv(65536):
+                pass
+    samples = scrape(server.url)
+    assert value(samples, "hybrid_requests_refused_total", side="site", status="431") == 1
+    assert value(samples, "hybrid_requests_refused_total", side="site", status="400") == 1

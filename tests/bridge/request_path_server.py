@@ -96,6 +96,17 @@ async def sink(scope: Scope, receive: Receive, send: Send) -> None:
     await asyncio.Event().wait()
 
 
+async def pathsend_timeout(scope: Scope, receive: Receive, send: Send) -> None:
+    """Sends a large file with pathsend under a timeout the slow client makes it miss."""
+    path = scope["query_string"].decode()
+    size = os.path.getsize(path)  # noqa: ASYNC240 -- a local file the test made; one stat
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % size)]})
+    try:
+        await asyncio.wait_for(send({"type": "http.response.pathsend", "path": path}), 0.5)
+    except TimeoutError:
+        seen["pathsend"] = "timed out"
+
+
 async def control(scope: Scope, receive: Receive, send: Send) -> None:
     key = scope["query_string"].decode()
     await answer(send, 200, str(seen.get(key, "")).encode())
@@ -109,6 +120,7 @@ root.putChild(b"ping", ASGIResource(ping))
 root.putChild(b"early", ASGIResource(early, max_body_size=1000))
 root.putChild(b"stall", ASGIResource(reads_then_answers))
 root.putChild(b"sink", ASGIResource(sink))
+root.putChild(b"pathsend", ASGIResource(pathsend_timeout))
 root.putChild(b"control", ASGIResource(control))
 
 

@@ -88,7 +88,7 @@ def test_an_app_still_running_after_the_grace_period_is_cancelled_and_reported_o
     async def main() -> None:
         clock = Clock()
         call, outcomes = make_call(clock)
-        call.start(asyncio.get_running_loop(), wait_for_event(asyncio.Event()))
+        call.start(asyncio.get_running_loop(), wait_for_event, asyncio.Event())
         await asyncio.sleep(0)
         call.connection_gone()
         clock.advance(1.9)
@@ -108,7 +108,7 @@ def test_an_app_that_ends_within_the_grace_period_leaves_no_timer() -> None:
         clock = Clock()
         call, outcomes = make_call(clock)
         release = asyncio.Event()
-        call.start(asyncio.get_running_loop(), wait_for_event(release))
+        call.start(asyncio.get_running_loop(), wait_for_event, release)
         await asyncio.sleep(0)
         call.connection_gone()
         release.set()
@@ -116,5 +116,38 @@ def test_an_app_that_ends_within_the_grace_period_leaves_no_timer() -> None:
             await asyncio.sleep(0)
         assert [o.returned for o in outcomes] == [True]
         assert clock.getDelayedCalls() == []
+
+    asyncio.run(main())
+
+
+def test_cancelled_waits_leave_nothing_behind() -> None:
+    """An app that polls receive() under a timeout thousands of times does not grow the call."""
+
+    async def main() -> None:
+        call, _ = make_call()
+        call.pause()
+        for _ in range(1000):
+            for wait in (call.news(), call.writable()):
+                task = asyncio.ensure_future(wait)
+                await asyncio.sleep(0)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        assert not call._news_waiters and not call._writable_waiters
+
+    asyncio.run(main())
+
+
+def test_an_app_that_fails_before_its_first_await_fails_inside_its_task() -> None:
+    async def main() -> None:
+        call, outcomes = make_call()
+
+        async def wrong_signature(scope: Any) -> None:  # called with three arguments
+            raise AssertionError("not reached")
+
+        call.start(asyncio.get_running_loop(), wrong_signature, {}, None, None)
+        assert outcomes == []  # nothing happens inside the caller's stack
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert len(outcomes) == 1 and isinstance(outcomes[0].error, TypeError)
 
     asyncio.run(main())

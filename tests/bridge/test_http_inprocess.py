@@ -180,3 +180,53 @@ def test_the_response_head_and_its_first_body_chunk_leave_in_one_write() -> None
         assert transport.writes == 1
 
     asyncio.run(main())
+
+
+def test_a_malformed_chunk_after_the_response_started_closes_without_a_second_response() -> None:
+    async def main() -> None:
+        seen: list[str] = []
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200})
+            await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+            seen.append((await receive())["type"])
+
+        resource, channel, transport = serve(app, Clock())
+        channel.dataReceived(b"POST /a/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+        await settle(lambda: b"partial" in transport.value())
+        channel.dataReceived(b"zz\r\n")
+        await settle(lambda: resource.in_flight == 0)
+        assert transport.value().count(b"HTTP/1.1 ") == 1
+        assert transport.disconnecting
+        assert seen == ["http.disconnect"]
+        assert resource.abandoned == 0
+
+    asyncio.run(main())
+
+
+def test_a_client_that_left_gets_the_grace_period_not_the_response_timeout() -> None:
+    async def main() -> None:
+        cancelled = asyncio.Event()
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        clock = Clock()
+        resource, channel, transport = serve(app, clock, response_timeout=2.0, disconnect_grace=30.0)
+        channel.dataReceived(b"GET /a/x HTTP/1.1\r\nHost: h\r\n\r\n")
+        await settle(lambda: resource.in_flight == 1)
+        channel.connectionLost(Failure(ConnectionDone()))
+        clock.advance(2.0)
+        clock.advance(0)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not cancelled.is_set() and transport.value() == b""
+        clock.advance(28.0)
+        await settle(cancelled.is_set)
+        await settle(lambda: resource.in_flight == 0)
+
+    asyncio.run(main())

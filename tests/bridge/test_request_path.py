@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import RunningServer, raw_exchange, run_server
+from tests.servers import RunningServer, raw_exchange, run_server, wait_for
 
 HERE = Path(__file__).parent
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
@@ -121,6 +121,19 @@ def test_stalled_body_gets_one_408_and_the_app_sees_a_disconnect(impatient: Runn
     assert statuses(reply) == [408], reply
     assert seen(impatient, "after-stall") == "http.disconnect"
     assert seen(impatient, "after-stall-send") == "ClientDisconnected"
+
+
+def test_a_pathsend_the_app_gives_up_on_ends_the_connection(server: RunningServer, tmp_path: Path) -> None:
+    """The response can never be completed: the client gets what was sent, then the end, not silence."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (32 * MiB))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(f"GET /pathsend/?{big} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        wait_for(lambda: seen(server, "pathsend") == "timed out", "the app's timeout around pathsend")
+        received = 0
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+    assert 0 < received < 32 * MiB
 
 
 # -- memory bounded by what is held ----------------------------------------------
