@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from twisted.application.service import IService, IServiceMaker
 from twisted.plugin import IPlugin
@@ -63,13 +64,31 @@ class HybridServiceMaker:
 
         from app.serve import ConfigError, make_service
 
-        if options.serve.log_level != "info":  # twistd sets up its log after this, from its own options
-            raise SystemExit("twistd hybrid: error: --log-level is not for twistd: use twistd's --logger or --logfile")
+        if options.serve.log_level != "info":
+            _filter_twistd_log(options.serve.log_level)
 
         try:
             return make_service(options.serve, reactor, reactor.stop)
         except ConfigError as e:
             raise SystemExit(f"twistd hybrid: error: {e}") from None
+
+
+def _filter_twistd_log(level: str) -> None:
+    """Leave events below ``level`` out of twistd's own log.
+
+    twistd begins logging after the service is built, with the observer its options chose
+    (``--logfile``, ``--logger``), so the level is applied by wrapping whatever observers it
+    begins logging to, as ``hybrid serve`` wraps its own (``app.logs.server_log_observer``).
+    """
+    from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner
+
+    begin = globalLogBeginner.beginLoggingTo
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+
+    def filtered(observers: Any, *args: Any, **kwargs: Any) -> None:
+        begin([FilteringLogObserver(observer, [predicate]) for observer in observers], *args, **kwargs)
+
+    globalLogBeginner.beginLoggingTo = filtered  # type: ignore[method-assign]
 
 
 hybrid = HybridServiceMaker()

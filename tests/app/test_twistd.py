@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,7 +120,6 @@ def test_twistd_hybrid_with_reactor_asyncio(tmp_path: Path) -> None:
         (["hybrid", "--mount", "/x=no_such_module:app"], "--mount /x=no_such_module:app: cannot import"),
         (["--reactor=select", "hybrid"], "the bridge needs Twisted's AsyncioSelectorReactor"),
         (["--reactor=asyncio", "hybrid", "--loop", "uvloop"], "already installed on asyncio, not uvloop"),
-        (["hybrid", "--log-level", "warn"], "--log-level is not for twistd: use twistd's --logger or --logfile"),
     ],
 )
 def test_twistd_hybrid_refuses_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -136,3 +136,26 @@ def test_twistd_hybrid_refuses_with_one_line(tmp_path: Path, args: list[str], me
     assert result.stderr.startswith("twistd hybrid: error: ")
     assert message in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_twistd_hybrid_log_level_filters_twistds_own_log(tmp_path: Path) -> None:
+    """`twistd hybrid --log-level warn`: twistd's log (--logfile) keeps no info line, and the site serves."""
+    sock, logfile = tmp_path / "s", tmp_path / "twistd.log"
+    argv = [TWISTD, "-n", "--pidfile=", f"--logfile={logfile}", "hybrid", "--listen", f"unix:{sock}"]
+    proc = subprocess.Popen([*argv, "--log-level", "warn"], stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(logfile.read_text() if logfile.exists() else "twistd exited")
+            with socket.socket(socket.AF_UNIX) as probe:
+                return probe.connect_ex(str(sock)) == 0
+
+        wait_for(listening, "twistd to listen on its socket")
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock))) as client:
+            assert client.get("http://unix/healthz").status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    text = logfile.read_text()
+    assert "#info]" not in text and "hybrid serving on" not in text
