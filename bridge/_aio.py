@@ -36,7 +36,8 @@ def install_reactor(loop: asyncio.AbstractEventLoop | str | None = None) -> None
     ``None`` means the running loop if there is one, else a fresh asyncio loop.
 
     The reactor is ``bridge._reactor.BridgeReactor``: Twisted's
-    ``AsyncioSelectorReactor`` with a cheaper write path (see that module).
+    ``AsyncioSelectorReactor`` whose socket writes go out before ``write()``
+    returns, as asyncio's transports do (see that module).
 
     Idempotent when the asyncio reactor is already installed (on the kind of
     loop asked for, if a kind is named).  Raises ``ReactorMismatch`` when
