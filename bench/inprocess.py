@@ -27,18 +27,11 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
+from bench.servers.apps import raw_app
+from bench.servers.resources import Hello
 from bridge import ASGIResource, StreamingSite, http_channel_class
 
-REQUEST = b"GET /x/hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
-HELLO = b"Hello, world"
-
-
-class Hello(Resource):
-    isLeaf = True
-
-    def render_GET(self, request: Any) -> bytes:
-        request.setHeader(b"content-type", b"text/plain")
-        return HELLO
+REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 
 
 class Held(Resource):
@@ -48,23 +41,18 @@ class Held(Resource):
         return NOT_DONE_YET
 
 
-async def hello_app(scope: Any, receive: Any, send: Any) -> None:
-    headers = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(HELLO))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": HELLO})
-
-
 async def held_app(scope: Any, receive: Any, send: Any) -> None:
     await receive()
     await receive()  # http.disconnect, which never comes
 
 
 def site_for(side: str, held: bool, parser: str, loop: asyncio.AbstractEventLoop) -> StreamingSite:
-    root = Resource()
+    # The same resource and app as the benchmark's W1 rows, served at the root.
+    root: Any
     if side == "native":
-        root.putChild(b"x", Held() if held else Hello())
+        root = Held() if held else Hello()
     else:
-        root.putChild(b"x", ASGIResource(held_app if held else hello_app, clock=Clock(), loop=loop))
+        root = ASGIResource(held_app if held else raw_app, clock=Clock(), loop=loop)
     site = StreamingSite(root, reactor=MemoryReactorClock(), channel_class=http_channel_class(parser))
     site.log = lambda request: None  # type: ignore[method-assign]  # no access log, as in the bench rows
     return site
