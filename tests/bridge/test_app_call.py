@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 
 from bridge._app_call import AppCall, Outcome, Runner
 from bridge._options import InFlight, Options
+from tests.bridge.loop_turns import turns
 
 
 async def wait_for_event(event: asyncio.Event) -> None:
@@ -95,8 +96,7 @@ def test_an_app_still_running_after_the_grace_period_is_cancelled_and_reported_o
         await asyncio.sleep(0)
         assert outcomes == []
         clock.advance(0.1)
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await turns(5)
         assert outcomes == [Outcome(cancelled=True)]
         assert clock.getDelayedCalls() == []
 
@@ -112,8 +112,7 @@ def test_an_app_that_ends_within_the_grace_period_leaves_no_timer() -> None:
         await asyncio.sleep(0)
         call.connection_gone()
         release.set()
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await turns(5)
         assert [o.returned for o in outcomes] == [True]
         assert clock.getDelayedCalls() == []
 
@@ -146,8 +145,7 @@ def test_an_app_that_fails_before_its_first_await_fails_inside_its_task() -> Non
 
         call.start(asyncio.get_running_loop(), wrong_signature, {}, None, None)
         assert outcomes == []  # nothing happens inside the caller's stack
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await turns(5)
         assert len(outcomes) == 1 and isinstance(outcomes[0].error, TypeError)
 
     asyncio.run(main())

@@ -20,6 +20,7 @@ from twisted.web.resource import Resource
 from bridge._http_responder import BODY_HIGH_WATER
 from bridge.resource import ASGIResource
 from bridge.site import StreamingSite
+from tests.bridge.loop_turns import settle, turns
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -34,15 +35,6 @@ def serve(
     transport = transport or StringTransport()
     channel.makeConnection(transport)
     return resource, channel, transport
-
-
-async def settle(condition: Callable[[], bool], turns: int = 1000) -> None:
-    """Let the loop run until ``condition()`` holds (bounded in loop turns, not in time)."""
-    for _ in range(turns):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 def test_an_app_that_never_answers_gets_504_when_the_clock_passes_the_response_timeout() -> None:
@@ -90,8 +82,7 @@ def test_an_app_ignoring_a_disconnect_is_cancelled_when_the_grace_period_ends() 
         await settle(lambda: len(seen) == 2)
         assert seen == ["http.request", "http.disconnect"]
         clock.advance(2.9)
-        for _ in range(20):  # turns enough for a cancelled app to finish
-            await asyncio.sleep(0)
+        await turns()  # enough for a cancelled app to finish
         assert resource.in_flight == 1
         clock.advance(0.1)
         await settle(lambda: resource.in_flight == 0)
@@ -222,8 +213,7 @@ def test_a_client_that_left_gets_the_grace_period_not_the_response_timeout() -> 
         channel.connectionLost(Failure(ConnectionDone()))
         clock.advance(2.0)
         clock.advance(0)
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await turns()
         assert not cancelled.is_set() and transport.value() == b""
         clock.advance(28.0)
         await settle(cancelled.is_set)

@@ -27,6 +27,7 @@ from bridge._ws_inbox import BACKLOG_MESSAGES
 from bridge.site import StreamingSite
 from bridge.types import ASGIApp
 from bridge.websocket import WebSockets
+from tests.bridge.loop_turns import settle
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 UPGRADE = (
@@ -65,15 +66,6 @@ def serve(
     transport = StringTransport()
     channel.makeConnection(transport)
     return site, leaf, channel, transport
-
-
-async def settle(condition: Callable[[], bool], turns: int = 1000) -> None:
-    """Let the loop run until ``condition()`` holds (bounded in loop turns, not in time)."""
-    for _ in range(turns):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 def test_reading_pauses_while_the_app_has_a_backlog_and_resumes_as_it_reads() -> None:
