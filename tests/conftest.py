@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import wait_for
+from tests.servers import LOG_TAIL, wait_for
 from tests.tls import self_signed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,6 +97,10 @@ def running(
         except AssertionError as e:
             raise AssertionError(f"{e}; server output:\n{log.read_text(errors='replace')}") from None
         yield server
+    except BaseException:
+        # A failure inside the block: its server's side of the story goes to the captured output.
+        print(f"--- {argv} output ---\n{log.read_text(errors='replace')[-LOG_TAIL:]}")
+        raise
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -140,3 +144,17 @@ def hybrid_server() -> Iterator[Callable[..., HybridProcess]]:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and localhost, as (cert.pem, key.pem)."""
     return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On failure, show the log of every server fixture the test used (their tracebacks are there)."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            log_path = getattr(value, "log_path", None)
+            if isinstance(log_path, Path) and log_path.exists():
+                report.sections.append((f"server log ({name})", log_path.read_text(errors="replace")[-LOG_TAIL:]))
+    return report

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READY = re.compile(rb"LISTENING (\d+)")
+#: How much of a server's output a failing test shows.
+LOG_TAIL = 8000
 
 
 @dataclass
@@ -85,6 +87,10 @@ def run_server(
 
         wait_for(ready, f"{argv} to listen", deadline)
         yield RunningServer(proc, port[0], log)
+    except BaseException:
+        # A failure inside the block: its server's side of the story goes to the captured output.
+        print(f"--- {argv} output ---\n{log.read_text(errors='replace')[-LOG_TAIL:]}")
+        raise
     finally:
         # The whole group, even if its leader already exited: it may have children.
         with suppress(ProcessLookupError):
