@@ -30,15 +30,30 @@ Twisted's own buffer passes ``bufferSize``, which now only holds what the
 kernel refused.  One ordering changes for unix sockets: bytes written before a
 ``sendFileDescriptor`` call may already be gone, so write at least one byte
 after queueing a descriptor (Twisted documents no order between the two).
+
+On uvloop, ``add_reader`` is a libuv poll handle, and libuv stops polling a
+descriptor for good when it reports an error (``POLLERR``, as a reset does):
+uvloop runs the read callback once and closes the handle.  Twisted reads one
+buffer per callback, so a reset that arrives behind unread data would never be
+seen.  After each read on uvloop the socket's pending error (``SO_ERROR``, one
+``getsockopt``) is therefore checked, and a pending error loses the
+connection as a failed ``recv`` would.  uvloop also takes Python's signal
+wake-up descriptor when it runs, where Twisted listens for ``SIGCHLD``, so on
+uvloop child processes are reaped from a Python ``SIGCHLD`` handler instead
+(``_LoopChildSignalHandling``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
 from typing import Any
 
-from twisted.internet import tcp
+from twisted.internet import process, tcp
+from twisted.internet._signals import _MultiSignalHandling
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.base import ReactorBase
 from twisted.internet.main import CONNECTION_LOST, installReactor
 from twisted.protocols.tls import TLSMemoryBIOFactory, TLSMemoryBIOProtocol
 from twisted.python.log import callWithLogger
@@ -60,6 +75,28 @@ class BridgeReactor(AsyncioSelectorReactor):
         #: Writers emptied inline this turn: a pull producer registered after
         #: the write still gets the resumeProducing a drained buffer brings.
         self._sentInline: dict[Any, None] = {}
+        #: uvloop stops polling a descriptor that reported an error, and takes
+        #: the signal wake-up descriptor (see the module docstring).
+        self._onUvloop = type(self._asyncioEventloop).__module__.partition(".")[0] == "uvloop"
+
+    def _signalsFactory(self) -> Any:
+        if not self._onUvloop:
+            return super()._signalsFactory()
+        children = _LoopChildSignalHandling(self._asyncioEventloop)
+        return _MultiSignalHandling((ReactorBase._signalsFactory(self), children))
+
+    def _readOrWrite(self, selectable: Any, read: bool) -> None:
+        super()._readOrWrite(selectable, read)
+        if read and self._onUvloop and isinstance(selectable, tcp.Connection) and not selectable.disconnected:
+            self._lostOnPendingError(selectable)
+
+    def _lostOnPendingError(self, connection: tcp.Connection) -> None:
+        try:
+            error = connection.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            error = 1
+        if error:
+            self._disconnectSelectable(connection, CONNECTION_LOST, True)
 
     def addWriter(self, writer: Any) -> None:
         if writer in self._pendingWriters or writer in self._writers or writer in self._failedWriters:
@@ -178,6 +215,31 @@ class BridgeReactor(AsyncioSelectorReactor):
             # (a full socket buffer) fall back to watching for writability.
             if not self._flushingStopped and writer.fileno() != -1 and getattr(writer, "connected", False):
                 AsyncioSelectorReactor.addWriter(self, writer)
+
+
+class _LoopChildSignalHandling:
+    """Reap child processes on ``SIGCHLD`` from the loop, for uvloop.
+
+    Twisted's own handling is a no-op Python handler plus ``set_wakeup_fd`` on
+    its waker; uvloop points the wake-up descriptor at its own socket when it
+    runs (and refuses ``add_signal_handler(SIGCHLD)``), so Twisted's waker
+    would never be written.  Python still runs the handler itself on the
+    loop's thread, so the handler schedules the reaping.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def _received(self, signum: int, frame: object) -> None:
+        self._loop.call_soon_threadsafe(process.reapAllProcesses)
+
+    def install(self) -> None:
+        signal.signal(signal.SIGCHLD, self._received)
+        signal.siginterrupt(signal.SIGCHLD, False)
+        process.reapAllProcesses()  # children that exited before this was installed
+
+    def uninstall(self) -> None:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 class _ImmediateTLSFactory(TLSMemoryBIOFactory):

@@ -45,8 +45,8 @@ WAIT = 30.0  # seconds before a missing event fails the test (a hang guard, not 
 class Harness:
     """A BridgeReactor on its own loop, and everything to close at the end."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.new_event_loop()
         self.reactor = BridgeReactor(self.loop)
         self.closers: list[Callable[[], object]] = []
 
