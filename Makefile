@@ -27,8 +27,12 @@ lint: venv
 system-deps:
 	@sh tests/system-deps.sh
 
+# The whole suite twice: on Twisted's parser and asyncio's loop, then on the fast lane (llhttp and
+# uvloop, what `auto` takes when the fast extra is installed). Tests that name a parser or loop
+# themselves (tests/hardening, tests/conformance run both parsers) keep their choice.
 test: venv system-deps lint
-	$(BIN)/python -m pytest
+	HYBRID_TEST_HTTP=twisted HYBRID_TEST_LOOP=asyncio $(BIN)/python -m pytest
+	HYBRID_TEST_HTTP=httptools HYBRID_TEST_LOOP=uvloop $(BIN)/python -m pytest
 
 # Benchmarks (bench/RESULTS.md, bench/results.png; `hybrid serve` itself: bench/OPS.md); never part of `make test`.
 # `make bench QUICK=1` is a ~2 minute smoke run of the same harness.

@@ -110,8 +110,7 @@ def add_fast_lane_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LOOP_CHOICES,
         default="auto",
         help="the asyncio event loop under Twisted's reactor: uvloop or asyncio (the standard library's); "
-        "auto is asyncio for now: under uvloop a client that resets its connection with data unread "
-        "is never noticed (default auto)",
+        "auto takes uvloop when installed (pip install 'hybrid-twisted-asgi[fast]') (default auto)",
     )
 
 

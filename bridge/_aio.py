@@ -32,7 +32,7 @@ def install_reactor(loop: asyncio.AbstractEventLoop | str | None = None) -> None
     """Install Twisted's asyncio reactor, on ``loop`` or on a fresh loop.
 
     ``loop`` is a loop, or the kind of fresh loop to make: ``"uvloop"``,
-    ``"asyncio"`` or ``"auto"`` (asyncio for now, see ``bridge._choices``).
+    ``"asyncio"`` or ``"auto"`` (uvloop when installed, see ``bridge._choices``).
     ``None`` means the running loop if there is one, else a fresh asyncio loop.
 
     The reactor is ``bridge._reactor.BridgeReactor``: Twisted's

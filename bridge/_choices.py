@@ -1,15 +1,10 @@
 """The fast lane's two switches, by Uvicorn's names: ``http`` (the HTTP/1.1 parser) and ``loop``.
 
-``http="auto"`` takes httptools when it is installed (``pip install
-hybrid-twisted-asgi[fast]``), else Twisted's parser.  ``loop="auto"`` takes
-asyncio's own loop for now: uvloop must be asked for, because under it a
-client that resets its connection while data it sent is still unread is
-never reported to Twisted (no ``connectionLost``: the connection, its
-timers and its request stay; on asyncio's loop it is reported at once).
-``tests/hardening/test_faults.py`` shows it with ``HYBRID_TEST_LOOP=uvloop``;
-libuv stopping its poll on ``POLLERR`` without calling the reader back is the
-likely cause.  Asking for one that is not installed is an error that says how
-to get it.
+``auto`` takes what is installed, as Uvicorn's does: ``http="auto"`` takes
+httptools, ``loop="auto"`` uvloop (both come with ``pip install
+hybrid-twisted-asgi[fast]``), else Twisted's parser and asyncio's own loop.
+``make test`` runs the whole suite on each lane.  Asking for one that is not
+installed is an error that says how to get it.
 """
 
 from __future__ import annotations
@@ -61,7 +56,7 @@ def new_event_loop(choice: str = "auto") -> asyncio.AbstractEventLoop:
     """A fresh event loop of the chosen kind."""
     if choice not in LOOP_CHOICES:
         raise ValueError(f"loop must be one of {', '.join(LOOP_CHOICES)}, not {choice!r}")
-    if choice in ("asyncio", "auto"):
+    if choice == "asyncio" or (choice == "auto" and not _installed("uvloop")):
         return asyncio.new_event_loop()
     _require("uvloop")
     import uvloop

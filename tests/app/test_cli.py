@@ -40,6 +40,12 @@ def test_http_and_loop_are_chosen_and_named_in_the_startup_line(hybrid_server: S
     assert httpx.get(f"{server.url}/twisted/delayed?delay=0").content == BODY
 
 
+def test_auto_takes_the_fast_lane_when_installed(hybrid_server: Start) -> None:
+    """The test venv has the fast extra, so ``auto`` (the default) means httptools and uvloop."""
+    server = hybrid_server("--http", "auto", "--loop", "auto")
+    assert f"with {ASYNCIO_REACTOR} (http httptools, loop uvloop)" in server.log()
+
+
 def test_tls_listener(hybrid_server: Start, certificate: tuple[Path, Path]) -> None:
     """An ssl: endpoint serves HTTPS, and the startup line says https."""
     cert, key = certificate

@@ -55,6 +55,7 @@ def test_no_plotting_stack_and_bridge_imports(lean_venv: Path) -> None:
 def test_hybrid_serve_answers_on_every_side(lean_venv: Path) -> None:
     argv = [str(lean_venv / "bin" / "hybrid"), "serve", "--listen", LOCAL]
     with running(argv, cwd=lean_venv) as server:
+        assert "(http twisted, loop asyncio)" in server.log()  # auto, without the fast extra
         for side in ("twisted", "asgi", "wsgi"):
             response = httpx.get(f"{server.url}/{side}/delayed?delay=0")
             assert response.status_code == 200, (side, response.text)
