@@ -37,7 +37,9 @@ uvloop runs the read callback once and closes the handle.  Twisted reads one
 buffer per callback, so a reset that arrives behind unread data would never be
 seen.  After each read on uvloop the socket's pending error (``SO_ERROR``, one
 ``getsockopt``) is therefore checked, and a pending error loses the
-connection as a failed ``recv`` would.  uvloop also takes Python's signal
+connection as a failed ``recv`` would; it costs about 2 us a request (a
+native hello on httptools + uvloop: 0.0426 against 0.0406 ms of server CPU,
+three alternating runs).  uvloop also takes Python's signal
 wake-up descriptor when it runs, where Twisted listens for ``SIGCHLD``, so on
 uvloop child processes are reaped from a Python ``SIGCHLD`` handler instead
 (``_LoopChildSignalHandling``).
@@ -78,6 +80,10 @@ class BridgeReactor(AsyncioSelectorReactor):
         #: uvloop stops polling a descriptor that reported an error, and takes
         #: the signal wake-up descriptor (see the module docstring).
         self._onUvloop = type(self._asyncioEventloop).__module__.partition(".")[0] == "uvloop"
+        if self._onUvloop:
+            # An instance attribute: addReader/addWriter register self._readOrWrite, and the
+            # asyncio loop's path pays for no extra call.
+            self._readOrWrite = self._readOrWriteOnUvloop  # type: ignore[method-assign]
 
     def _signalsFactory(self) -> Any:
         if not self._onUvloop:
@@ -85,18 +91,16 @@ class BridgeReactor(AsyncioSelectorReactor):
         children = _LoopChildSignalHandling(self._asyncioEventloop)
         return _MultiSignalHandling((ReactorBase._signalsFactory(self), children))
 
-    def _readOrWrite(self, selectable: Any, read: bool) -> None:
-        super()._readOrWrite(selectable, read)
-        if read and self._onUvloop and isinstance(selectable, tcp.Connection) and not selectable.disconnected:
-            self._lostOnPendingError(selectable)
-
-    def _lostOnPendingError(self, connection: tcp.Connection) -> None:
-        try:
-            error = connection.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except OSError:
-            error = 1
-        if error:
-            self._disconnectSelectable(connection, CONNECTION_LOST, True)
+    def _readOrWriteOnUvloop(self, selectable: Any, read: bool) -> None:
+        """``_readOrWrite``, then after a read the socket's pending error (see the module docstring)."""
+        AsyncioSelectorReactor._readOrWrite(self, selectable, read)
+        if read and isinstance(selectable, tcp.Connection) and not selectable.disconnected:
+            try:
+                error = selectable.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            except OSError:
+                error = 1
+            if error:
+                self._disconnectSelectable(selectable, CONNECTION_LOST, True)
 
     def addWriter(self, writer: Any) -> None:
         if writer in self._pendingWriters or writer in self._writers or writer in self._failedWriters:
