@@ -154,7 +154,8 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     if report.failed:
         for name, value in getattr(item, "funcargs", {}).items():
-            log_path = getattr(value, "log_path", None)
+            # A server process, or a wrapper holding one (tests/hardening's Server).
+            log_path = getattr(value, "log_path", None) or getattr(getattr(value, "process", None), "log_path", None)
             if isinstance(log_path, Path) and log_path.exists():
                 report.sections.append((f"server log ({name})", log_path.read_text(errors="replace")[-LOG_TAIL:]))
     return report
