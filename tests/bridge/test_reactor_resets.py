@@ -20,7 +20,7 @@ import pytest
 import uvloop
 from twisted.internet.error import ConnectionLost
 
-from tests.bridge.test_reactor_writes import Harness, Recorder, tcp_server
+from tests.bridge.reactor_harness import Harness, Recorder, tcp_server
 
 #: More than Twisted reads in one callback (``bufferSize``, 64 KiB): data is left behind the reset.
 UNREAD = 200 * 1024

@@ -10,7 +10,6 @@ that only turns a hang into a failure.
 
 from __future__ import annotations
 
-import asyncio
 import select
 import socket
 import ssl
@@ -33,45 +32,10 @@ from twisted.internet.interfaces import (
     IPushProducer,
 )
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from bridge._reactor import BridgeReactor
+from tests.bridge.reactor_harness import WAIT, Harness, Recorder, factory_for, tcp_server
 from tests.tls import self_signed
-
-WAIT = 30.0  # seconds before a missing event fails the test (a hang guard, not a measurement)
-
-
-class Harness:
-    """A BridgeReactor on its own loop, and everything to close at the end."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.loop = loop or asyncio.new_event_loop()
-        self.reactor = BridgeReactor(self.loop)
-        self.closers: list[Callable[[], object]] = []
-
-    def wait(self, d: Deferred[Any]) -> Any:
-        """Run the loop until ``d`` fires; return its result."""
-        return self.loop.run_until_complete(asyncio.wait_for(d.asFuture(self.loop), WAIT))
-
-    def turn(self) -> None:
-        """Let the loop run what is ready now (one pass of callbacks, no waiting for I/O)."""
-        self.loop.run_until_complete(asyncio.sleep(0))
-
-    def close(self) -> None:
-        for close in reversed(self.closers):
-            result = close()
-            if isinstance(result, Deferred):
-                self.wait(result)
-        self.turn()
-        # What Twisted's own ReactorBuilder does for a reactor it never ran.
-        for reader in list(self.reactor._internalReaders):
-            self.reactor.removeReader(reader)
-            reader.connectionLost(None)
-        self.reactor.disconnectAll()
-        for call in self.reactor.getDelayedCalls():
-            call.cancel()
-        self.loop.close()
 
 
 @pytest.fixture
@@ -81,62 +45,6 @@ def harness() -> Iterator[Harness]:
         yield h
     finally:
         h.close()
-
-
-class Recorder(protocol.Protocol):
-    """Records what happens to it; ``made``/``lost`` fire once each."""
-
-    def __init__(self) -> None:
-        self.made: Deferred[None] = Deferred()
-        self.lost: Deferred[None] = Deferred()
-        self.reason: Failure | None = None
-        self.received = bytearray()
-        self.lost_count = 0
-        self.in_write = False  # set by tests around transport.write()
-        self.lost_inside_write = False
-        self._expected: tuple[int, Deferred[None]] | None = None
-
-    def expect(self, n: int) -> Deferred[None]:
-        """A Deferred that fires once ``n`` bytes have been received."""
-        d: Deferred[None] = Deferred()
-        self._expected = (n, d)
-        self.dataReceived(b"")
-        return d
-
-    def connectionMade(self) -> None:
-        self.made.callback(None)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-        if self._expected and len(self.received) >= self._expected[0]:
-            d = self._expected[1]
-            self._expected = None
-            d.callback(None)
-
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
-        self.lost_count += 1
-        self.lost_inside_write |= self.in_write
-        if not self.lost.called:
-            self.reason = reason
-            self.lost.callback(None)
-
-
-def factory_for(proto: protocol.Protocol) -> protocol.ClientFactory:
-    """A factory (for clients and servers alike) that hands out ``proto``."""
-    f = protocol.ClientFactory()
-    f.buildProtocol = lambda addr: proto  # type: ignore[method-assign]
-    return f
-
-
-def tcp_server(h: Harness) -> tuple[Recorder, socket.socket]:
-    """A Recorder served by ``listenTCP``, and a connected plain peer socket."""
-    server = Recorder()
-    port = h.reactor.listenTCP(0, factory_for(server), interface="127.0.0.1")
-    h.closers.append(port.stopListening)
-    peer = socket.create_connection(("127.0.0.1", port.getHost().port))
-    h.closers.append(peer.close)
-    h.wait(server.made)
-    return server, peer
 
 
 def tcp_client(h: Harness) -> tuple[Recorder, socket.socket]:
@@ -408,11 +316,7 @@ class HalfCloser(Recorder):
 def test_lose_write_connection_half_closes_after_inline_writes(harness: Harness) -> None:
     """loseWriteConnection() sends EOF after the data, and the other direction keeps working."""
     proto = HalfCloser()
-    port = harness.reactor.listenTCP(0, factory_for(proto), interface="127.0.0.1")
-    harness.closers.append(port.stopListening)
-    peer = socket.create_connection(("127.0.0.1", port.getHost().port))
-    harness.closers.append(peer.close)
-    harness.wait(proto.made)
+    _, peer = tcp_server(harness, proto)
     transport: Any = proto.transport
     transport.write(b"request")
     transport.loseWriteConnection()
