@@ -31,7 +31,20 @@ from bench.servers.apps import raw_app
 from bench.servers.resources import Hello
 from bridge import ASGIResource, StreamingSite, http_channel_class
 
-REQUEST = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+#: The requests measured: wrk's three headers (the W1 load), and the twelve a browser sends.
+REQUESTS = {
+    "wrk": b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
+    "browser": (
+        b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+        b"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\r\n"
+        b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
+        b"Accept-Language: en-GB,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"
+        b"Connection: keep-alive\r\nCookie: session=8f3a2c; theme=dark\r\nUpgrade-Insecure-Requests: 1\r\n"
+        b"Sec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Site: none\r\n"
+        b"Priority: u=0, i\r\n\r\n"
+    ),
+}
+REQUEST = REQUESTS["wrk"]
 
 
 class Held(Resource):
@@ -63,7 +76,7 @@ async def turns(n: int = 2) -> None:
         await asyncio.sleep(0)
 
 
-async def cpu_per_request(side: str, parser: str, requests: int, rounds: int) -> float:
+async def cpu_per_request(side: str, parser: str, requests: int, rounds: int, request: bytes = REQUEST) -> float:
     site = site_for(side, False, parser, asyncio.get_running_loop())
     channel: Any = site.buildProtocol(None)
     transport = StringTransport()
@@ -71,7 +84,7 @@ async def cpu_per_request(side: str, parser: str, requests: int, rounds: int) ->
 
     async def run(n: int) -> None:
         for _ in range(n):
-            channel.dataReceived(REQUEST)
+            channel.dataReceived(request)
             await turns()
             transport.clear()
 
@@ -116,11 +129,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--held", type=int, default=2_000)
     parser.add_argument("--http", default="twisted", choices=["twisted", "httptools"])
+    parser.add_argument("--request", default="wrk", choices=sorted(REQUESTS), help="the request's headers")
     args = parser.parse_args()
     run: Callable[[Any], Any] = asyncio.run
-    cpu = {side: run(cpu_per_request(side, args.http, args.requests, args.rounds)) for side in ("native", "bridge")}
-    held = {side: run(bytes_per_held_request(side, args.http, args.held)) for side in ("native", "bridge")}
-    print(f"HTTP/1.1 parser: {args.http}; CPU best of {args.rounds} x {args.requests} requests")
+    request = REQUESTS[args.request]
+    sides = ("native", "bridge")
+    cpu = {side: run(cpu_per_request(side, args.http, args.requests, args.rounds, request)) for side in sides}
+    held = {side: run(bytes_per_held_request(side, args.http, args.held)) for side in sides}
+    print(f"HTTP/1.1 parser: {args.http}; {args.request}'s headers; CPU best of {args.rounds} x {args.requests}")
     print("| side | CPU us per request | bytes per held request |")
     print("|---|---|---|")
     for side in ("native", "bridge"):

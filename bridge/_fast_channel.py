@@ -12,6 +12,11 @@ ALPN -- is ``GuardedHTTPChannel``'s own code.  Bodies are framed by Twisted's
 decoders (the strict chunked one of ``bridge._channel``), so a body is read
 the same way whichever parser read its head.
 
+The one shortcut towards ASGI: the request's ``Headers`` are a
+``ParsedHeaders`` carrying llhttp's list of lowercased pairs, which an
+``ASGIResource`` takes as the scope's ``headers`` unless something changed the
+headers first (``bridge._parsed_headers``).
+
 What differs from the Twisted parser, on purpose: when the channel answers a
 request itself (400, 408, 431, 505), the requests it was serving are told the
 connection is gone first (``connectionLost``), so nothing a resource or an
@@ -23,9 +28,11 @@ from __future__ import annotations
 
 from twisted.internet.interfaces import IAddress, IProtocol
 from twisted.web.http import _IdentityTransferDecoder, _MalformedChunkedDataError
+from twisted.web.http_headers import Headers
 
 from bridge._channel import GuardedHTTPChannel, _StrictChunkedDecoder
 from bridge._h1_head import HeadParser, Refusal
+from bridge._parsed_headers import ParsedHeaders
 
 
 class HttpToolsChannel(GuardedHTTPChannel):
@@ -94,9 +101,12 @@ class HttpToolsChannel(GuardedHTTPChannel):
         request = self.requestFactory(self, len(self.requests))
         self.requests.append(request)
         self._command, self._path, self._version = head.method, head.target, head.version
-        add = request.requestHeaders.addRawHeader
-        for name, value in head.headers:
-            add(name, value)
+        given = request.requestHeaders
+        if type(given) is Headers and not given._rawHeaders:
+            request.requestHeaders = ParsedHeaders.from_parser(head.headers)
+        else:  # a request factory that set up headers of its own keeps them
+            for name, value in head.headers:
+                given.addRawHeader(name, value)
         self._hostHeaders = head.hosts
         self.length = length = head.length
         if length is None:

@@ -46,6 +46,7 @@ class Head:
     method: bytes
     target: bytes
     version: bytes
+    #: ``(lowercased name, value)`` in arrival order: the ASGI scope's list (``bridge._parsed_headers``).
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     #: The body's length: 0 for none, None for chunked.
     length: int | None = 0
@@ -137,10 +138,10 @@ class HeadParser:
         headers = head.headers
         if value[-1:] in (b" ", b"\t"):
             value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; Twisted does not
-        headers.append((name, value))
+        lower = name.lower()
+        headers.append((lower, value))
         if len(headers) > self.max_headers:
             self._refuse(400, f"more than {self.max_headers} headers")
-        lower = name.lower()
         if lower == b"host":
             head.hosts += 1
             if head.hosts > 1:

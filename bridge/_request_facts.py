@@ -86,7 +86,12 @@ def _is_secure(request: IRequest) -> bool:
 
 def request_facts(request: IRequest, extensions: dict[str, dict[str, Any]] | None = None) -> RequestFacts:
     """Snapshot ``request`` for the scope builders."""
-    headers = [(name, value) for name, values in request.requestHeaders.getAllRawHeaders() for value in values]
+    # The llhttp channel's list (bridge._parsed_headers), unless the headers changed on the way.
+    parsed = getattr(request.requestHeaders, "scope_headers", None)
+    if parsed is not None:
+        headers = list(parsed)
+    else:
+        headers = [(name, value) for name, values in request.requestHeaders.getAllRawHeaders() for value in values]
     secure = _is_secure(request)
     ext: dict[str, dict[str, Any]] = dict(extensions or {})
     if secure:
@@ -103,6 +108,7 @@ def request_facts(request: IRequest, extensions: dict[str, dict[str, Any]] | Non
         server=address_of(request.getHost(), server_side=True),
         is_secure=secure,
         extensions=ext,
+        headers_lowered=parsed is not None,
     )
 
 

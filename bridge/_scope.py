@@ -41,6 +41,8 @@ class RequestFacts:
     server: Address | None = None
     is_secure: bool = False
     extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``headers`` are the HTTP/1.x parser's own list: names lowercased, in arrival order.
+    headers_lowered: bool = False
 
 
 def split_target(uri: bytes) -> tuple[bytes, bytes]:
@@ -94,7 +96,7 @@ def _base_scope(facts: RequestFacts, state: Mapping[str, Any] | None) -> Scope:
         "raw_path": raw_path,
         "root_path": root_path_of(facts.prepath),
         "query_string": query,
-        "headers": normalise_headers(facts.headers, http_version),
+        "headers": facts.headers if facts.headers_lowered else normalise_headers(facts.headers, http_version),
         "client": facts.client,
         "server": facts.server,
         "extensions": dict(facts.extensions),

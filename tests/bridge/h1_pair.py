@@ -3,7 +3,8 @@
 A ``StreamingSite`` with one recording leaf resource, one connection over a
 ``StringTransport``, timers on a ``Clock``; ``Outcome`` is what the
 differential tests compare: every request the resource saw (method, target,
-version, headers, body) and the status of every response on the wire.
+version, headers, the ASGI scope's headers an ``ASGIResource`` would build,
+body) and the status of every response on the wire.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
@@ -22,6 +24,8 @@ from twisted.web.server import Request
 
 from bridge import StreamingSite
 from bridge._channel import GuardedHTTPChannel
+from bridge._request_facts import request_facts
+from bridge._scope import build_http_scope
 
 STATUS = re.compile(rb"HTTP/1\.[01] (\d{3}) ")
 
@@ -34,6 +38,8 @@ class Seen:
     uri: bytes
     version: bytes
     headers: tuple[tuple[bytes, tuple[bytes, ...]], ...]
+    #: The ASGI scope's headers, grouped by name (stable: each name's values keep their order).
+    scope_headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
 
 
@@ -56,7 +62,11 @@ class Recorder(Resource):
         headers = tuple(
             sorted((name.lower(), tuple(values)) for name, values in request.requestHeaders.getAllRawHeaders())
         )
-        self._seen.append(Seen(request.method, request.uri, request.clientproto, headers, request.content.read()))
+        scope_headers = build_http_scope(request_facts(request))["headers"]
+        grouped = tuple(sorted(scope_headers, key=itemgetter(0)))
+        self._seen.append(
+            Seen(request.method, request.uri, request.clientproto, headers, grouped, request.content.read())
+        )
         return b"ok"
 
 
