@@ -39,7 +39,7 @@ def _worker(fd: int | None, port: int, name: str) -> None:
     from twisted.internet import reactor
     from twisted.web import resource, server
 
-    counts = {"worker": name, "connections": 0, "requests": 0}
+    counts: dict[str, Any] = {"worker": name, "connections": 0, "requests": 0}
 
     class Hello(resource.Resource):
         isLeaf = True
@@ -70,11 +70,11 @@ def _worker(fd: int | None, port: int, name: str) -> None:
         sock.close()
 
     # Twisted's own SIGTERM handler stops the reactor; the counts go out on the way down.
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger(
         "before", "shutdown", lambda: print(json.dumps(counts), flush=True)
     )
     print("ready", flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 def _free_port() -> int:

@@ -209,7 +209,7 @@ def _mib(n: int) -> str:
 def report(result: dict[str, Any], args: argparse.Namespace, command: str, machine: list[tuple[str, str]]) -> str:
     idle, start, end, tally = result["idle"], result["start"], result["end"], result["tally"]
     flat = _flat(start, end)
-    shown = {"rss_bytes": _mib, "open_fds": str, "delayed_calls": str, "tasks": str}
+    shown: dict[str, Callable[[int], str]] = {"rss_bytes": _mib, "open_fds": str, "delayed_calls": str, "tasks": str}
     names = {"rss_bytes": "RSS", "open_fds": "open fds", "delayed_calls": "delayed calls", "tasks": "asyncio tasks"}
     lines = [
         "# Soak: mixed traffic with random aborts",
