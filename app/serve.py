@@ -276,8 +276,9 @@ def tune_gc() -> None:
     thresholds a collection runs every few requests and walks them all.  Measured with the
     bench's bridge + Starlette server under W2 (5,000 connections holding 1-s requests, one run
     each way on a shared machine): completion 0.38 -> 0.84 of ideal, CPU per request 0.44 ->
-    0.20 ms, at the price of about 10 KB more RSS per held request (garbage cycles live longer);
-    under W1 (64 keep-alive connections, ``hybrid serve``, freeze alone) p99 72 -> 28 ms.
+    0.20 ms; under W1 (64 keep-alive connections, ``hybrid serve``, freeze alone) p99 72 -> 28 ms.
+    Since a finished request leaves no reference cycle (bench/PROFILE.md, section 0), the higher
+    thresholds no longer cost memory: 21.8 KB RSS per held request against 21.6 untuned.
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
