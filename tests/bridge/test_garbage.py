@@ -6,10 +6,12 @@ live object, the held requests' included: that was most of the bridge's cost
 with 5,000 requests held (bench/PROFILE.md).  Without cycles, reference
 counting frees a request the moment its last reference goes.  Driven in
 process with the collector off, then asked what it would have had to find.
-Per connection, not per request, Twisted's objects still form cycles (a
-channel and the WebSocket protocol it hands its data to refer to each other,
-as in Twisted's own WebSocket support); the collector frees those once per
-connection.
+What still leaves cycles, for the collector to free: per connection, a
+channel and the WebSocket protocol it hands its data to (as in Twisted's own
+WebSocket support), and llhttp's parser and its callbacks; per request, only
+the unusual endings: an app that raised (its traceback holds its frames) and
+a request whose client left first (Twisted's request and channel keep their
+producer, the responder).
 """
 
 from __future__ import annotations
