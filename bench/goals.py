@@ -30,10 +30,11 @@ class Goal:
     minus: str | None = None
 
     def show(self, value: float) -> str:
-        """A ratio as ``0.85x``; an absolute figure with its unit."""
+        """A ratio as ``0.85x``; an absolute figure with its unit (a fraction to three places)."""
         if self.versus:
             return f"{value:.2f}x"
-        return f"{value:,.{0 if abs(value) >= 100 or value == int(value) else 1}f}{self.unit}"
+        places = 0 if abs(value) >= 100 or value == int(value) else 3 if abs(value) < 1 else 1
+        return f"{value:,.{places}f}{self.unit}"
 
 
 @dataclass(frozen=True)
