@@ -22,7 +22,7 @@ def bytes_query_string(app: Any) -> Any:
 def main() -> None:
     args = arguments(__doc__ or "", apps=True, reactors=False)
     reactor = install_reactor("asyncio")
-    from txasgiresource import ASGIResource  # type: ignore[import-untyped]
+    from txasgiresource import ASGIResource
 
     from bench.servers import apps
 
