@@ -4,7 +4,8 @@
 mounted at ``/mnt`` on the bridge, and the same probe under Hypercorn with
 ``root_path="/mnt"``.  Hypercorn-only gaps are declared on the test with
 ``@pytest.mark.hypercorn_gap(reason)``, which becomes a strict xfail for the
-Hypercorn run only; the bridge run of the same test must pass.
+Hypercorn run only (``strict=False`` where the gap shows only when a race
+inside Hypercorn goes one way); the bridge run of the same test must pass.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def pool(certificate: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactor
 def _note_gap(request: pytest.FixtureRequest, kind: str) -> None:
     marker = request.node.get_closest_marker("hypercorn_gap")
     if marker is not None and kind == "hypercorn":
-        request.node.add_marker(pytest.mark.xfail(reason=marker.args[0], strict=True))
+        # strict unless the gap depends on a race inside Hypercorn (hypercorn_gap(reason, strict=False))
+        strict = marker.kwargs.get("strict", True)
+        request.node.add_marker(pytest.mark.xfail(reason=marker.args[0], strict=strict))
 
 
 def _mount(pool: ServerPool, kind: str, mount: str, *, port: str = "http", scheme: str = "http") -> Front:

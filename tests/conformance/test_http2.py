@@ -133,7 +133,11 @@ def test_stream_reset_is_a_disconnect(session: H2Session, tls_front: Front) -> N
     assert after.data == b"ok"
 
 
-@pytest.mark.hypercorn_gap("Hypercorn 0.18 leaves a send() blocked on the stream window waiting after RST_STREAM")
+@pytest.mark.hypercorn_gap(
+    "Hypercorn 0.18 leaves a send() blocked on the stream window waiting after RST_STREAM, unless the reset"
+    " reaches it before that send() starts waiting (once in several CI runs)",
+    strict=False,
+)
 def test_blocked_send_returns_when_the_stream_is_reset(session: H2Session, tls_front: Front) -> None:
     """43 over HTTP/2: a send() held by the stream's flow-control window returns once the client resets it."""
     rid = f"h2-blocked-{uuid.uuid4().hex}"
