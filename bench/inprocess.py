@@ -97,7 +97,7 @@ async def cpu_per_request(side: str, parser: str, requests: int, rounds: int, re
     return best
 
 
-async def bytes_per_held_request(side: str, parser: str, held: int) -> float:
+async def bytes_per_held_request(side: str, parser: str, held: int, request: bytes = REQUEST) -> float:
     site = site_for(side, True, parser, asyncio.get_running_loop())
     keep: list[tuple[Any, StringTransport]] = []
 
@@ -105,7 +105,7 @@ async def bytes_per_held_request(side: str, parser: str, held: int) -> float:
         channel: Any = site.buildProtocol(None)
         transport = StringTransport()
         channel.makeConnection(transport)
-        channel.dataReceived(REQUEST)
+        channel.dataReceived(request)
         keep.append((channel, transport))
 
     for _ in range(100):
@@ -135,11 +135,11 @@ def main() -> None:
     request = REQUESTS[args.request]
     sides = ("native", "bridge")
     cpu = {side: run(cpu_per_request(side, args.http, args.requests, args.rounds, request)) for side in sides}
-    held = {side: run(bytes_per_held_request(side, args.http, args.held)) for side in sides}
+    held = {side: run(bytes_per_held_request(side, args.http, args.held, request)) for side in sides}
     print(f"HTTP/1.1 parser: {args.http}; {args.request}'s headers; CPU best of {args.rounds} x {args.requests}")
     print("| side | CPU us per request | bytes per held request |")
     print("|---|---|---|")
-    for side in ("native", "bridge"):
+    for side in sides:
         print(f"| {side} | {cpu[side] * 1e6:.1f} | {held[side]:,.0f} |")
     print(
         f"| bridge / native | {cpu['bridge'] / cpu['native']:.2f}x | "
